@@ -1,0 +1,348 @@
+"""The entry point's code: one run of an inverse problem, from a composed Hydra config.
+
+``train.py`` hands the composed config to :func:`main`, which builds the game and the observed
+behaviour, the stabilizer (θ) and destabilizer (ρ), runs the GDA trainer with TensorBoard,
+checkpoints and a progress bar, and writes ``results.json``, the figure and a console summary.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from imitgame import checkpoint
+from imitgame.config import AlgoConfig, DataConfig, check_kwargs, typed
+from imitgame.data import ObservedPlay, load_observed, simulate_observed
+from imitgame.destabilizer import BestResponseOracle, LearnedDeviation
+from imitgame.errors import DivergenceError, ImitgameError, check_finite
+from imitgame.exploitability import make_evaluator
+from imitgame.forward import solve_static_equilibrium
+from imitgame.games import MarkovGame, StaticGame
+from imitgame.gda import GDA
+from imitgame.identifiability import check_identifiability
+from imitgame.objective import MinMaxObjective
+from imitgame.stabilizer import Stabilizer
+from imitgame.strategies import ActionProfile
+from imitgame.tracking import RunTracker, as_list, relative_error, write_json
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.yaml"
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal after a checkpoint was written."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ImitgameError("device=cuda was requested but CUDA is not available on this machine")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ImitgameError(f"device={name!r} is not one of auto, cpu, cuda")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    dtypes = {"float32": torch.float32, "float64": torch.float64}
+    if name not in dtypes:
+        raise ImitgameError(f"dtype={name!r} is not one of float32, float64")
+    return dtypes[name]
+
+
+def build_game(env_cfg: DictConfig) -> MarkovGame:
+    """Instantiate ``env._target_`` after checking the options against its constructor."""
+    if "_target_" not in env_cfg:
+        raise ImitgameError("env config has no _target_ naming the game class")
+    target = env_cfg._target_
+    try:
+        cls = hydra.utils.get_class(target)
+    except Exception:
+        raise ImitgameError(f"env._target_={target!r} cannot be imported") from None
+    kwargs = {
+        k: v
+        for k, v in OmegaConf.to_container(env_cfg, resolve=True).items()
+        if not k.startswith("_")
+    }
+    check_kwargs(cls, kwargs, "env")
+    game = cls(**kwargs)
+    if not isinstance(game, MarkovGame):
+        raise ImitgameError(f"{target} is not an imitgame MarkovGame or StaticGame")
+    return game
+
+
+def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay:
+    if data.source == "file":
+        return load_observed(hydra.utils.to_absolute_path(str(data.path)), game)
+    if game.true_params is None:
+        raise ImitgameError(f"{type(game).__name__} has no true_params to simulate data from")
+    generator = torch.Generator().manual_seed(seed)
+    k = data.instances
+    theta = game.true_params.detach().cpu().expand(k, game.param_dim).clone()
+    if data.param_spread > 0:
+        learn = torch.tensor([n in game.learned_params for n in game.param_names])
+        u = torch.rand(theta.shape, generator=generator, dtype=theta.dtype) * 2 - 1
+        spread = theta * (1 + data.param_spread * u)
+        theta = torch.where(learn, spread, theta)
+        theta = game.cpu().project_params(theta)
+    return simulate_observed(
+        game,
+        theta,
+        noise_std=data.noise_std,
+        generator=generator,
+        solver=lambda g, th, st: solve_static_equilibrium(g, th, st)[0],
+    )
+
+
+def initial_theta(
+    game: MarkovGame, observed: ObservedPlay, algo: AlgoConfig, mask: torch.Tensor
+) -> torch.Tensor:
+    theta = observed.theta_known.clone()
+    if algo.theta_init is None:
+        start = 0.5 * (game.param_low + game.param_high)
+    else:
+        values = torch.as_tensor(list(algo.theta_init), dtype=theta.dtype)
+        if values.numel() not in (1, int(mask.sum())):
+            raise ImitgameError(
+                f"algo.theta_init has {values.numel()} values for {int(mask.sum())} learned entries"
+            )
+        start = theta[0].clone()
+        start[mask] = values.to(start)
+        outside = (start < game.param_low) | (start > game.param_high)
+        if bool(outside.any()):
+            raise ImitgameError("algo.theta_init lies outside the parameter bounds")
+    theta[:, mask] = start.to(theta)[mask]
+    return theta
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """One inverse run end to end; returns the results written to ``results.json``."""
+    resumed = cfg.get("resume")
+    if resumed:
+        run_dir = Path(hydra.utils.to_absolute_path(str(resumed)))
+        if not (run_dir / CHECKPOINT).is_file() or not (run_dir / CONFIG).is_file():
+            raise ImitgameError(f"resume={resumed}: no {CHECKPOINT} and {CONFIG} in that folder")
+        cfg = OmegaConf.load(run_dir / CONFIG)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, run_dir / CONFIG, resolve=True)
+
+    if not isinstance(cfg.get("seed"), int):
+        raise ImitgameError(f"bad value for seed: {cfg.get('seed')!r} is not an int")
+    device = resolve_device(str(cfg.device))
+    dtype = resolve_dtype(str(cfg.dtype))
+    algo = typed(AlgoConfig, cfg.algo, "algo")
+    data = typed(DataConfig, cfg.data, "data")
+    torch.manual_seed(cfg.seed)
+
+    with _default_dtype(dtype):
+        game = build_game(cfg.env)
+    if not isinstance(game, StaticGame):
+        raise ImitgameError(
+            f"{type(game).__name__} is a Markov game: this entry point's inverse solver is for "
+            "one-shot games so far"
+        )
+    observed = (
+        make_observed(game, data, cfg.seed).to(device, dtype).validate(game.to(device, dtype))
+    )
+    game = game.to(device=device, dtype=dtype)
+    mask = torch.tensor([n in game.learned_params for n in game.param_names], device=device)
+    learn_index = mask.nonzero().flatten()
+    theta0 = initial_theta(game, observed, algo, mask)
+    check_finite("initial parameters", theta0)
+
+    k, b = observed.actions.shape[:2]
+    state0 = observed.context
+    contexts = state0 if state0 is not None else game.default_context().expand(k, b, game.state_dim)
+    ident = check_identifiability(
+        game, observed.actions, observed.theta_known, learn_index, contexts
+    )
+
+    profile = ActionProfile(observed.actions, game.action_low, game.action_high, learnable=False)
+    stabilizer = Stabilizer(theta0, mask, game.param_low, game.param_high, profile)
+    if algo.destabilizer == "best_response":
+        destabilizer = BestResponseOracle(game, state0)
+    else:
+        destabilizer = LearnedDeviation(
+            ActionProfile(observed.actions, game.action_low, game.action_high)
+        )
+    objective = MinMaxObjective(
+        game,
+        stabilizer,
+        destabilizer,
+        batch_shape=(k, b),
+        state0=state0,
+        estimator=algo.estimator,
+        regret_weight=algo.regret_weight,
+    )
+    evaluate = make_evaluator(
+        objective, exact=game.has_best_response, steps=algo.exploitability_steps
+    )
+    trainer = GDA(objective, algo, evaluate=evaluate)
+
+    elapsed_before = 0.0
+    history = None
+    if resumed:
+        state = checkpoint.load(run_dir / CHECKPOINT, device)
+        trainer.load_state_dict(state["trainer"])
+        torch.set_rng_state(state["rng"])
+        elapsed_before = float(state["wall_seconds"])
+        history = state["history"]
+    tracker = RunTracker(
+        run_dir,
+        game.param_names,
+        learn_index,
+        observed.theta_true,
+        purge_step=trainer.step_count if resumed else None,
+        history=history,
+    )
+    if not resumed:
+        tracker.log_config(OmegaConf.to_yaml(cfg))
+
+    started = time.perf_counter()
+
+    def save() -> None:
+        checkpoint.save_atomic(
+            {
+                "trainer": trainer.state_dict(),
+                "rng": torch.get_rng_state(),
+                "history": tracker.history,
+                "wall_seconds": elapsed_before + time.perf_counter() - started,
+            },
+            run_dir / CHECKPOINT,
+        )
+
+    def request_stop(signum: int, frame: Any) -> None:
+        trainer.stop_requested = True
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    last_saved = trainer.step_count
+    try:
+        for record in trainer.iterate(progress=bool(cfg.progress)):
+            tracker.log(record)
+            if record.step - last_saved >= algo.checkpoint_every:
+                save()
+                last_saved = record.step
+    except DivergenceError as err:
+        tracker.close()
+        save()  # the trainer checks before it steps, so this state is still finite
+        raise DivergenceError(
+            f"{err}; last good state saved in {run_dir / CHECKPOINT}", err.step
+        ) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if trainer.stop_requested:
+        save()
+        tracker.close()
+        raise Interrupted(f"interrupted at step {trainer.step_count}; resume with resume={run_dir}")
+    save()
+    tracker.close()
+
+    answer = trainer.answer
+    theta_hat = answer.theta().detach()
+    exploit = evaluate(answer)
+    rel = None
+    if observed.theta_true is not None:
+        rel = relative_error(theta_hat, observed.theta_true, learn_index)
+    wall = elapsed_before + time.perf_counter() - started
+    results = {
+        "env": _choice("env"),
+        "param_names": game.param_names,
+        "learned_params": [game.param_names[i] for i in learn_index.tolist()],
+        "theta_hat": as_list(theta_hat),
+        "theta_true": as_list(observed.theta_true),
+        "exploitability": float(exploit.mean()),
+        "exploitability_exact": game.has_best_response,
+        "relative_error": None if rel is None else float(rel.mean()),
+        "max_relative_error": None if rel is None else float(rel.max()),
+        "identified": bool(ident.identified.all()),
+        "identifiability_rank": as_list(ident.rank),
+        "instances": k,
+        "iterations": trainer.step_count,
+        "converged_instances": int((~trainer.active).sum()),
+        "wall_seconds": wall,
+    }
+    write_json(run_dir / "results.json", results)
+    tracker.figure(run_dir / "convergence.png")
+    print_summary(results, run_dir)
+    return results
+
+
+def print_summary(results: dict[str, Any], run_dir: Path) -> None:
+    names = results["param_names"]
+    hat = results["theta_hat"] if results["instances"] == 1 else results["theta_hat"][0]
+    true = results["theta_true"]
+    if true is not None and results["instances"] > 1:
+        true = true[0]
+    lines = [
+        f"imitgame: {results['env']} — {results['instances']} instance(s), "
+        f"{results['iterations']} iterations, {results['wall_seconds']:.1f} s"
+    ]
+    lines.append(f"  {'param':<8} {'true':>12} {'recovered':>12}")
+    for i, name in enumerate(names):
+        if name not in results["learned_params"]:
+            continue
+        t = "—" if true is None else f"{true[i]:.6g}"
+        lines.append(f"  {name:<8} {t:>12} {hat[i]:>12.6g}")
+    if results["relative_error"] is not None:
+        lines.append(f"  relative error  {results['relative_error']:.3e} (mean over instances)")
+    kind = "exact" if results["exploitability_exact"] else "ascent lower bound"
+    lines.append(f"  exploitability  {results['exploitability']:.3e} ({kind})")
+    if not results["identified"]:
+        lines.append(
+            "  note: θ is not identified by these observations (rank "
+            f"{results['identifiability_rank']}); θ̂ is an inverse equilibrium, "
+            "not necessarily the true θ"
+        )
+    lines.append(f"  run folder      {run_dir}")
+    print("\n".join(lines))
+
+
+def _choice(group: str) -> str | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().runtime.choices.get(group)
+    except Exception:
+        return None
+
+
+class _default_dtype:
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+
+    def __enter__(self) -> None:
+        self.previous = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_default_dtype(self.previous)
+
+
+def main(cfg: DictConfig) -> dict[str, Any] | None:
+    """Hydra task function: errors become one line on stderr and a non-zero exit code."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        return run(cfg, run_dir)
+    except ImitgameError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except DivergenceError as err:
+        print(f"error: training diverged: {err}", file=sys.stderr)
+        sys.exit(EXIT_DIVERGED)
+    except Interrupted as err:
+        print(str(err), file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)

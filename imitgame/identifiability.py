@@ -1,0 +1,70 @@
+"""First-order identifiability of θ from observed play of a one-shot game.
+
+At an interior equilibrium each agent's first-order condition g_i(a; θ) = ∂u_i/∂a_i = 0 holds;
+the inverse problem's solution set near θ is {θ : g(a†; θ) = 0}. If the Jacobian
+J = ∂g(a†; θ)/∂θ_learned has rank below the number of learned entries, θ is not (locally)
+identified by the data: many θ make a† an equilibrium, and success means exploitability ≈ 0,
+not closeness to a particular θ. Actions at a bound are left out (their conditions are
+inequalities).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.func import jacrev, vmap
+
+from imitgame.games import StaticGame
+
+
+@dataclass
+class Identifiability:
+    """Per instance: ``rank [K]`` of J, ``identified [K]`` (rank == number of learned entries)."""
+
+    rank: Tensor
+    identified: Tensor
+    n_learned: int
+
+
+def first_order_conditions(
+    game: StaticGame, actions: Tensor, theta: Tensor, state: Tensor
+) -> Tensor:
+    """∂u_i/∂a_i for every agent and observation: ``[..., n, d]``."""
+    actions = actions.detach().requires_grad_(True)
+    with torch.enable_grad():
+        payoffs = game.payoffs_in(state, actions, theta)
+        grads = torch.autograd.grad(payoffs.sum(), actions, create_graph=True)[0]
+    return grads
+
+
+def check_identifiability(
+    game: StaticGame,
+    actions: Tensor,
+    theta: Tensor,
+    learn_index: Tensor,
+    state: Tensor,
+    *,
+    rtol: float = 1e-6,
+) -> Identifiability:
+    """Rank test of the first-order-condition Jacobian at ``actions [K, B, n, d]``,
+    ``theta [K, p]``, contexts ``state [K, B, s]``."""
+    interior = (actions > game.action_low + 1e-9) & (actions < game.action_high - 1e-9)
+
+    def conditions(theta_learned: Tensor, acts: Tensor, st: Tensor, th: Tensor, keep: Tensor):
+        full = th.index_copy(0, learn_index, theta_learned)
+        acts = acts.detach()
+
+        def own_payoff_sum(a: Tensor) -> Tensor:
+            return game.payoffs_in(st, a, full[None, :]).sum()
+
+        grad = torch.func.grad(own_payoff_sum)(acts)
+        return (grad * keep).flatten()
+
+    jac = vmap(jacrev(conditions))(theta[:, learn_index], actions, state, theta, interior)
+    sv = torch.linalg.svdvals(jac)  # [K, min(rows, p_learned)]
+    tol = rtol * sv.amax(-1, keepdim=True).clamp(min=1e-30)
+    rank = (sv > tol).sum(-1)
+    n_learned = int(learn_index.numel())
+    return Identifiability(rank=rank, identified=rank == n_learned, n_learned=n_learned)

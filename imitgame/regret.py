@@ -1,0 +1,120 @@
+"""The one regret estimator: ψ(π, ρ; θ) = Σ_i [u_i(ρ_i, π_-i; θ) − u_i(π; θ)].
+
+All n unilateral deviations and the undeviated profile are played as ``D = n + 1`` rows of one
+batched rollout (row i < n: agent i plays ρ_i, the others π; row n: everyone plays π), with common
+random numbers across rows. One-shot games are the horizon-1 case, so forward solving, inverse
+learning and simulacral learning all differentiate this same function.
+
+Gradient estimators:
+
+* ``pathwise`` — differentiate the returns through rewards, actions and transitions
+  (reparameterised actions through a differentiable game);
+* ``score`` — REINFORCE: Σ_t ∇log π(a_t|o_t) (G_t − b) with a batch-mean baseline b, plus the
+  pathwise derivative of rewards w.r.t. θ (for discrete actions or non-differentiable transitions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from imitgame.games import MarkovGame
+from imitgame.rollout import rollout, sample_episode_noise
+from imitgame.strategies import ActionSample, Strategy
+
+Estimator = Literal["pathwise", "score"]
+
+
+@dataclass
+class RegretEstimate:
+    """ψ per instance ``regret [K]``; per-agent gains ``gains [K, n]``; ``surrogate`` is a scalar
+    whose gradient estimates ∇ Σ_k ψ_k (equal to ``regret.sum()`` for the pathwise estimator)."""
+
+    regret: Tensor
+    gains: Tensor
+    surrogate: Tensor
+
+
+class DeviationRows(Strategy):
+    """The ``D = n + 1`` row profile: row i < n lets agent i play ρ_i, row n plays π throughout."""
+
+    def __init__(self, profile: Strategy, deviation: Strategy, n_agents: int) -> None:
+        super().__init__()
+        self.profile = profile
+        self.deviation = deviation
+        self.n_agents = n_agents
+
+    def row_mask(self, obs: Tensor) -> Tensor:
+        """Boolean ``[D, 1, ..., 1, n]`` with row i selecting agent i's deviation."""
+        n = self.n_agents
+        eye = torch.eye(n + 1, n, dtype=torch.bool, device=obs.device)
+        return eye.view(n + 1, *([1] * (obs.dim() - 3)), n)
+
+    def act(self, obs: Tensor, t: int) -> ActionSample:
+        base = self.profile.act(obs, t)
+        dev = self.deviation.act(obs, t)
+        mask = self.row_mask(obs)
+        actions = torch.where(mask.unsqueeze(-1), dev.actions, base.actions)
+        log_prob = None
+        if base.log_prob is not None or dev.log_prob is not None:
+            zeros = torch.zeros_like(actions[..., 0])
+            base_lp = base.log_prob if base.log_prob is not None else zeros
+            dev_lp = dev.log_prob if dev.log_prob is not None else zeros
+            log_prob = torch.where(mask, dev_lp, base_lp)
+        return ActionSample(actions, log_prob)
+
+
+def estimate_regret(
+    game: MarkovGame,
+    theta: Tensor,
+    profile: Strategy,
+    deviation: Strategy,
+    *,
+    batch_shape: Sequence[int],
+    state0: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    estimator: Estimator = "pathwise",
+) -> RegretEstimate:
+    """Estimate ψ(π, ρ; θ) for K instances at once.
+
+    ``theta [K, p]``; ``batch_shape = (K, B)`` with B environments (Markov games) or observations
+    (one-shot games) per instance; ``state0 [K, B, state_dim]`` fixes initial states (observed
+    contexts). Returns are averaged over B.
+    """
+    n = game.n_agents
+    n_rows = n + 1
+    k, b = batch_shape
+    theta_b = theta.view(k, 1, theta.shape[-1])
+    initial_noise, step_noise = sample_episode_noise(game, (k, b), generator)
+    rows = DeviationRows(profile, deviation, n)
+    traj = rollout(
+        game,
+        theta_b,
+        rows,
+        initial_noise=initial_noise,
+        step_noise=step_noise,
+        state0=state0,
+        batch_shape=(n_rows, k, b),
+    )
+    returns = traj.returns  # [D, K, B, n]
+    deviating = torch.diagonal(returns[:n], dim1=0, dim2=-1)  # [K, B, n]
+    gains = (deviating - returns[n]).mean(1)  # [K, n]
+    regret = gains.sum(-1)
+    surrogate = regret.sum()
+    if estimator == "score" and traj.log_probs is not None:
+        # weight[row, i] = +1 for agent i's own deviation row, -1 for the undeviated row
+        weight = torch.cat(
+            [torch.eye(n, device=returns.device), -torch.ones(1, n, device=returns.device)]
+        ).to(returns.dtype)
+        to_go = traj.rewards_to_go.detach()  # [T, D, K, B, n]
+        advantage = to_go - to_go.mean(dim=3, keepdim=True)
+        signed = (advantage * weight.view(1, n_rows, 1, 1, n)).sum(-1)  # [T, D, K, B]
+        joint_log_prob = traj.log_probs.sum(-1)  # [T, D, K, B]
+        surrogate = surrogate + (signed * joint_log_prob).mean(3).sum()
+    elif estimator not in ("pathwise", "score"):
+        raise ValueError(f"unknown gradient estimator {estimator!r}")
+    return RegretEstimate(regret=regret, gains=gains, surrogate=surrogate)
