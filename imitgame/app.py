@@ -20,17 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from imitgame import checkpoint
 from imitgame.config import AlgoConfig, DataConfig, check_kwargs, typed
 from imitgame.data import ObservedPlay, load_observed, simulate_observed
-from imitgame.destabilizer import BestResponseOracle, LearnedDeviation
-from imitgame.errors import DivergenceError, ImitgameError, check_finite
-from imitgame.exploitability import make_evaluator
+from imitgame.errors import DivergenceError, ImitgameError
 from imitgame.forward import solve_static_equilibrium
 from imitgame.games import MarkovGame, StaticGame
-from imitgame.gda import GDA
-from imitgame.identifiability import check_identifiability
-from imitgame.objective import MinMaxObjective
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import ActionProfile
-from imitgame.tracking import RunTracker, as_list, relative_error, write_json
+from imitgame.inverse import build_inverse, score
+from imitgame.tracking import RunTracker, as_list, write_json
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
@@ -104,27 +98,6 @@ def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay
     )
 
 
-def initial_theta(
-    game: MarkovGame, observed: ObservedPlay, algo: AlgoConfig, mask: torch.Tensor
-) -> torch.Tensor:
-    theta = observed.theta_known.clone()
-    if algo.theta_init is None:
-        start = 0.5 * (game.param_low + game.param_high)
-    else:
-        values = torch.as_tensor(list(algo.theta_init), dtype=theta.dtype)
-        if values.numel() not in (1, int(mask.sum())):
-            raise ImitgameError(
-                f"algo.theta_init has {values.numel()} values for {int(mask.sum())} learned entries"
-            )
-        start = theta[0].clone()
-        start[mask] = values.to(start)
-        outside = (start < game.param_low) | (start > game.param_high)
-        if bool(outside.any()):
-            raise ImitgameError("algo.theta_init lies outside the parameter bounds")
-    theta[:, mask] = start.to(theta)[mask]
-    return theta
-
-
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """One inverse run end to end; returns the results written to ``results.json``."""
     resumed = cfg.get("resume")
@@ -156,39 +129,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         make_observed(game, data, cfg.seed).to(device, dtype).validate(game.to(device, dtype))
     )
     game = game.to(device=device, dtype=dtype)
-    mask = torch.tensor([n in game.learned_params for n in game.param_names], device=device)
-    learn_index = mask.nonzero().flatten()
-    theta0 = initial_theta(game, observed, algo, mask)
-    check_finite("initial parameters", theta0)
-
-    k, b = observed.actions.shape[:2]
-    state0 = observed.context
-    contexts = state0 if state0 is not None else game.default_context().expand(k, b, game.state_dim)
-    ident = check_identifiability(
-        game, observed.actions, observed.theta_known, learn_index, contexts
-    )
-
-    profile = ActionProfile(observed.actions, game.action_low, game.action_high, learnable=False)
-    stabilizer = Stabilizer(theta0, mask, game.param_low, game.param_high, profile)
-    if algo.destabilizer == "best_response":
-        destabilizer = BestResponseOracle(game, state0)
-    else:
-        destabilizer = LearnedDeviation(
-            ActionProfile(observed.actions, game.action_low, game.action_high)
-        )
-    objective = MinMaxObjective(
-        game,
-        stabilizer,
-        destabilizer,
-        batch_shape=(k, b),
-        state0=state0,
-        estimator=algo.estimator,
-        regret_weight=algo.regret_weight,
-    )
-    evaluate = make_evaluator(
-        objective, exact=game.has_best_response, steps=algo.exploitability_steps
-    )
-    trainer = GDA(objective, algo, evaluate=evaluate)
+    problem = build_inverse(game, observed, algo)
+    trainer = problem.trainer
+    k = observed.n_instances
 
     elapsed_before = 0.0
     history = None
@@ -201,7 +144,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     tracker = RunTracker(
         run_dir,
         game.param_names,
-        learn_index,
+        problem.learn_index,
         observed.theta_true,
         purge_step=trainer.step_count if resumed else None,
         history=history,
@@ -249,28 +192,24 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     save()
     tracker.close()
 
-    answer = trainer.answer
-    theta_hat = answer.theta().detach()
-    exploit = evaluate(answer)
-    rel = None
-    if observed.theta_true is not None:
-        rel = relative_error(theta_hat, observed.theta_true, learn_index)
+    result = score(problem)
+    rel = result.relative_error
     wall = elapsed_before + time.perf_counter() - started
     results = {
         "env": _choice("env"),
         "param_names": game.param_names,
-        "learned_params": [game.param_names[i] for i in learn_index.tolist()],
-        "theta_hat": as_list(theta_hat),
+        "learned_params": [game.param_names[i] for i in problem.learn_index.tolist()],
+        "theta_hat": as_list(result.theta_hat),
         "theta_true": as_list(observed.theta_true),
-        "exploitability": float(exploit.mean()),
+        "exploitability": float(result.exploitability.mean()),
         "exploitability_exact": game.has_best_response,
         "relative_error": None if rel is None else float(rel.mean()),
         "max_relative_error": None if rel is None else float(rel.max()),
-        "identified": bool(ident.identified.all()),
-        "identifiability_rank": as_list(ident.rank),
+        "identified": bool(result.identified.all()),
+        "identifiability_rank": as_list(problem.identifiability.rank),
         "instances": k,
         "iterations": trainer.step_count,
-        "converged_instances": int((~trainer.active).sum()),
+        "converged_instances": int(result.converged.sum()),
         "wall_seconds": wall,
     }
     write_json(run_dir / "results.json", results)

@@ -18,12 +18,7 @@ from torch import Tensor  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from imitgame.gda import EvalRecord  # noqa: E402
-
-
-def relative_error(theta_hat: Tensor, theta_true: Tensor, index: Tensor) -> Tensor:
-    """‖θ̂_L − θ_L‖ / ‖θ_L‖ over the learned entries L, per instance ``[K]``."""
-    diff = (theta_hat[:, index] - theta_true[:, index]).norm(dim=-1)
-    return diff / theta_true[:, index].norm(dim=-1).clamp(min=1e-12)
+from imitgame.inverse import relative_error  # noqa: E402
 
 
 class RunTracker:
