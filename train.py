@@ -1,9 +1,15 @@
 """Run an inverse problem end to end: ``python train.py env=cournot [overrides]``."""
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from imitgame.app import main as run
+from imitgame.cli import check_overrides
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
@@ -12,4 +18,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(CONFIG_DIR, "config", sys.argv[1:])
     main()

@@ -327,7 +327,8 @@ class GDA:
         theta_step = ((theta - self.last_theta).abs() / scale).amax(-1)
         self.last_theta = theta
         cfg = self.config
-        if cfg.tol_exploitability is not None or cfg.tol_step is not None:
+        criteria = cfg.tol_exploitability is not None or cfg.tol_step is not None
+        if criteria and self.step_count > 0:
             done = torch.ones_like(self.active)
             if cfg.tol_exploitability is not None:
                 measure = exploit if exploit is not None else terms.regret.clamp(min=0)
