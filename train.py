@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from imitgame.app import main as run
-from imitgame.cli import check_overrides
+from imitgame.cli import check_overrides, with_resumed_choices
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -18,5 +18,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *with_resumed_choices(sys.argv[1:])]
     check_overrides(CONFIG_DIR, "config", sys.argv[1:])
     main()

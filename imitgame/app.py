@@ -68,11 +68,10 @@ def build_game(env_cfg: DictConfig) -> MarkovGame:
         for k, v in OmegaConf.to_container(env_cfg, resolve=True).items()
         if not k.startswith("_")
     }
+    if not (isinstance(cls, type) and issubclass(cls, MarkovGame)):
+        raise ImitgameError(f"env._target_={target!r} is not an imitgame MarkovGame or StaticGame")
     check_kwargs(cls, kwargs, "env")
-    game = cls(**kwargs)
-    if not isinstance(game, MarkovGame):
-        raise ImitgameError(f"{target} is not an imitgame MarkovGame or StaticGame")
-    return game
+    return cls(**kwargs)
 
 
 def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay:

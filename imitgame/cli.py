@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
@@ -18,6 +19,21 @@ def _one_line(err: Exception) -> str:
     if lines and lines[0].startswith("You must specify"):
         return f"{lines[0]} (available: {', '.join(lines[2:])})"
     return " ".join(lines[:2]) if lines else type(err).__name__
+
+
+def with_resumed_choices(argv: list[str]) -> list[str]:
+    """``resume=RUN`` alone is enough: take the run's env choice from its ``.hydra`` record."""
+    resume = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    if not resume or any(a.startswith("env=") for a in argv):
+        return argv
+    record = Path(resume[0]) / ".hydra" / "hydra.yaml"
+    if not record.is_file():
+        print(
+            f"error: resume={resume[0]}: not a run folder (no .hydra/hydra.yaml)", file=sys.stderr
+        )
+        sys.exit(2)
+    choice = OmegaConf.load(record).hydra.runtime.choices.get("env")
+    return [*argv, f"env={choice}"]
 
 
 def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None:

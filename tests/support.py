@@ -10,7 +10,7 @@ from imitgame import StaticGame
 
 
 class QuadraticGame(StaticGame):
-    """u_i = -(a_i - θ_i)² + 0.1 a_i Σ_{j≠i} a_j, two players: equilibrium solves a linear system."""
+    """u_i = −(a_i − θ_i)² + 0.1 a_i a_j for two players; the equilibrium solves a 2×2 system."""
 
     def __init__(self, true_params: tuple[float, float] = (1.0, 2.0)) -> None:
         super().__init__(
