@@ -3,8 +3,8 @@
     from imitgame.testing import check_game
     check_game(MyGame())
 
-runs PettingZoo's ``parallel_api_test`` and ``parallel_seed_test`` on the game's ParallelEnv face,
-checks output shapes, a float64 ``gradcheck`` of rewards/payoffs (and transitions) and of the
+checks output shapes, runs PettingZoo's ``parallel_api_test`` and ``parallel_seed_test`` on the
+game's ParallelEnv face, a float64 ``gradcheck`` of rewards/payoffs (and transitions) and of the
 regret ψ, that batched evaluation equals element-wise evaluation, and, for one-shot games with
 closed forms, that the equilibrium has zero exploitability and best responses are best.
 """
@@ -62,11 +62,6 @@ def _sample(game: MarkovGame, batch: tuple[int, ...], gen: torch.Generator):
 def check_game(game: MarkovGame, *, batch: tuple[int, int] = (2, 3), seed: int = 0) -> GameReport:
     """Validate ``game``; raise AssertionError naming the first failed check."""
     report = GameReport()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        parallel_api_test(copy.deepcopy(game), num_cycles=game.horizon + 2)
-        parallel_seed_test(lambda: copy.deepcopy(game), num_cycles=game.horizon + 2)
-    report.checks += ["pettingzoo.parallel_api_test", "pettingzoo.parallel_seed_test"]
 
     g = copy.deepcopy(game).double().cpu()
     gen = torch.Generator().manual_seed(seed)
@@ -88,6 +83,12 @@ def check_game(game: MarkovGame, *, batch: tuple[int, int] = (2, 3), seed: int =
         f"transition has shape {list(nxt.shape)}, want {list(state.shape)}"
     )
     report.checks.append("shapes")
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        parallel_api_test(copy.deepcopy(game), num_cycles=game.horizon + 2)
+        parallel_seed_test(lambda: copy.deepcopy(game), num_cycles=game.horizon + 2)
+    report.checks += ["pettingzoo.parallel_api_test", "pettingzoo.parallel_seed_test"]
 
     # batching: the batched call equals element-wise calls
     for idx in [(0, 0), (batch[0] - 1, batch[1] - 1)]:
