@@ -79,15 +79,14 @@ def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay
         return load_observed(hydra.utils.to_absolute_path(str(data.path)), game)
     if game.true_params is None:
         raise ImitgameError(f"{type(game).__name__} has no true_params to simulate data from")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: same data on every device
     k = data.instances
-    theta = game.true_params.detach().cpu().expand(k, game.param_dim).clone()
+    theta = game.true_params.detach().expand(k, game.param_dim).clone()
     if data.param_spread > 0:
         learn = torch.tensor([n in game.learned_params for n in game.param_names])
         u = torch.rand(theta.shape, generator=generator, dtype=theta.dtype) * 2 - 1
-        spread = theta * (1 + data.param_spread * u)
-        theta = torch.where(learn, spread, theta)
-        theta = game.cpu().project_params(theta)
+        spread = theta * (1 + data.param_spread * u.to(theta.device))
+        theta = game.project_params(torch.where(learn.to(theta.device), spread, theta))
     return simulate_observed(
         game,
         theta,

@@ -118,7 +118,9 @@ class IterateAverage:
 
     @torch.no_grad()
     def update(self, stabilizer: Stabilizer, active: Tensor, started: bool) -> None:
-        if self.mode == "none" or not started:
+        if self.mode == "none":
+            return  # the last iterate is the answer; nothing to keep
+        if not started:
             for avg, p in zip(self.model.parameters(), stabilizer.parameters()):
                 avg.copy_(p)
             return
