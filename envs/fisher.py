@@ -19,8 +19,8 @@ Utilities (all homogeneous of degree 1, so a buyer facing p spends exactly B_i):
 * ``linear``        u = v·x                 demand: all of B on a good maximising v_j / p_j
 * ``cobb_douglas``  u = Π_j x_j^{v_j/Σv}    demand: x_j = B v_j / (Σv p_j)   (v only up to scale)
 * ``leontief``      u = min_j x_j / v_j      demand: x = B v / (p·v)
-* ``ces``           u = (Σ_j v_j x_j^ρ)^{1/ρ}, ρ < 1, ρ ≠ 0: x_j = B (v_j/p_j)^σ / Σ_k p_k (v_k/p_k)^σ,
-                    σ = 1/(1 − ρ)
+* ``ces``           u = (Σ_j v_j x_j^ρ)^{1/ρ}, ρ < 1, ρ ≠ 0:
+                    x_j = B (v_j/p_j)^σ / Σ_k p_k (v_k/p_k)^σ,  σ = 1/(1 − ρ)
 
 θ = (B_0..B_{n-1}, v_00..v_{n-1,m-1}) (valuations row-major). ``learn`` picks blocks
 ``budgets`` and/or ``valuations``. Identifiability from one observed equilibrium: budgets equal
