@@ -101,7 +101,7 @@ def fisher_paper(utility: str, learn: tuple[str, ...], n: int = 3, m: int = 2) -
     return make
 
 
-# --- beyond the paper ------------------------------------------------------------------------------
+# --- beyond the paper ---------------------------------------------------------------------------
 def cournot_heterogeneous(k: int, gen: torch.Generator) -> tuple[StaticGame, Tensor]:
     """10 firms, c_i ~ U(10, 20), a ~ U(150, 250), b ~ U(0.5, 2): every firm active."""
     n = 10
