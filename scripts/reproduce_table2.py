@@ -186,7 +186,7 @@ def rows(scale: int | None) -> list[Row]:
             "Fisher linear, budgets + valuations",
             k(10),
             fisher_paper("linear", ("budgets", "valuations")),
-            replace(fisher_algo, iterations=3000, lr_final_fraction=1e-7),
+            replace(fisher_algo, iterations=3000, lr_theta=0.02, lr_final_fraction=1e-5),
             1e-2,
             paper=0.0,
             note="not identified: success = exploitability ≤ 1e-6 (the paper's 0 % is closeness "
