@@ -10,6 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import reproduce_table2 as table  # noqa: E402
+
 from imitgame.data import ObservedPlay, simulate_observed  # noqa: E402
 from imitgame.inverse import solve_inverse  # noqa: E402
 
