@@ -28,9 +28,10 @@ def float64_one_thread():
 
 
 def all_rows():
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     rows = table.rows(3)
-    torch.set_default_dtype(torch.float32)
+    torch.set_default_dtype(previous)
     params = []
     for i, row in enumerate(rows):
         marks = [pytest.mark.slow] if any(s in row.name for s in SLOW) else []
