@@ -47,6 +47,8 @@ class GDAConfig:
     lr_theta: float = 0.05
     lr_profile: float = 0.05
     lr_deviation: float = 0.1
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
     method: str = "plain"
     updates: str = "simultaneous"
     ascent_steps: int = 1
@@ -73,6 +75,9 @@ class GDAConfig:
         for name in ("lr_theta", "lr_profile", "lr_deviation"):
             if getattr(self, name) <= 0:
                 raise ImitgameError(f"algo.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ImitgameError(f"algo.{name} must lie in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass
@@ -211,8 +216,11 @@ class GDA:
     ) -> Player | None:
         if not groups:
             return None
-        opt_cls = torch.optim.Adam if self.config.optimizer == "adam" else torch.optim.SGD
-        optimizer = opt_cls(groups, maximize=maximize)
+        if self.config.optimizer == "adam":
+            betas = (self.config.adam_beta1, self.config.adam_beta2)
+            optimizer = torch.optim.Adam(groups, betas=betas, maximize=maximize)
+        else:
+            optimizer = torch.optim.SGD(groups, maximize=maximize)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(self.config))
         player = Player(
             name=name,
