@@ -43,3 +43,12 @@ def test_every_yaml_field_has_a_comment():
             body = line.split("#")[0]
             if ":" in body and not line.startswith(("#", " ", "-", "defaults", "_target_")):
                 assert "#" in line, f"{path.name}: field without a comment: {line!r}"
+
+
+@pytest.mark.parametrize("name", options("tuning"))
+def test_tuning_presets_belong_to_a_game_and_validate(name):
+    assert name in options("env"), f"tuning/{name}.yaml has no configs/env/{name}.yaml"
+    cfg = compose_config(f"env={name}")
+    typed(AlgoConfig, cfg.algo, "algo")
+    tuned = compose_config(f"env={name}", "algo.lr_theta=0.123")
+    assert tuned.algo.lr_theta == 0.123  # the command line wins over the preset
