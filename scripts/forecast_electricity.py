@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", module="statsmodels")  # ARIMA start-value/convergence notes
     try:
         train = load_energy_csv(args.train)
         test = load_energy_csv(args.test)
