@@ -98,6 +98,10 @@ def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """One inverse run end to end; returns the results written to ``results.json``."""
+    if cfg.algo.get("problem") == "simulacral":  # Algorithm 3: same trainer, own wiring
+        from imitgame.simulacral import run_simulacral
+
+        return run_simulacral(cfg, run_dir)
     resumed = cfg.get("resume")
     if resumed:
         run_dir = Path(hydra.utils.to_absolute_path(str(resumed)))

@@ -1,0 +1,390 @@
+"""A day-ahead electricity market: N generators compete in quantities against hourly demand.
+
+Each hour of day D is one play of a one-shot Cournot game whose *context* x is what is known at
+midnight of D: the hour, the weekday and features built from the TSO's day-ahead forecasts for D
+(load, onshore wind, solar) and from history up to the end of D−1 (lagged prices, yesterday's
+forecasts). Generator i offers q_i ≥ 0; the market clears at the inverse demand
+
+    P(Q; x) = a(x) − b·Q,      a(x) = w_{h(x)} · [1, f(x)] + v · weekday(x)
+
+and generator i earns u_i = P(Q) q_i − c_i q_i − d q_i²/2. With r = 1/(b + d) the equilibrium is
+
+    Q* = n r (a − c̄) / (1 + n b r),  q_i* = r (a − c_i − b Q*),  P* = (a + b r Σc_i) / (1 + n b r)
+
+(interior when P* > max c_i). θ = (w: 24 hours × (1 + m) demand weights — or 24 hour intercepts
+and m shared slopes with ``per_hour_slopes=False`` — v: 6 weekday shifts, c_0..c_{n−1}, b, d).
+Only prices are observed, so from prices alone the equilibrium pins down the map x ↦ P*(x): the
+demand weights are identified for known (c, b, d), and a common cost level only without hour
+intercepts. The default learns the demand block; the rest are known normalisations.
+
+The forecast for day D is P* under the fitted θ in D's contexts (:func:`forecast_day`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from imitgame import StaticGame
+from imitgame.energy import (
+    ALLOWED_AHEAD,
+    LOAD_FORECAST,
+    PRICE,
+    SOLAR_FORECAST,
+    WIND_FORECAST,
+    daily_matrix,
+    forbidden_columns,
+    full_days,
+    load_energy_csv,
+)
+from imitgame.errors import ImitgameError
+
+BLOCKS = ("demand", "costs", "slope", "quadratic")
+#: the numeric context features, in order (P: price actual, L/W/S: load/wind/solar day-ahead
+#: forecast; [D−k, h] = day D−k, same hour; "last": 23:00)
+FEATURES = (
+    "P[D-1,h]",
+    "P[D-2,h]",
+    "P[D-7,h]",
+    "mean P[D-1]",
+    "P[D-1,last]",
+    "min P[D-1]",
+    "max P[D-1]",
+    "L[D,h]",
+    "W[D,h]",
+    "S[D,h]",
+    "L[D,h]-L[D-1,h]",
+    "W[D,h]-W[D-1,h]",
+    "mean W[D]",
+    "mean L[D]",
+)
+N_FEATURES = len(FEATURES)
+CONTEXT_DIM = 24 + 7 + N_FEATURES
+# fixed centring/scaling of raw units (EUR/MWh, MW) so that features are O(1)
+_PRICE = (50.0, 20.0)
+_LOAD = (28000.0, 4000.0)
+_WIND = (6000.0, 3000.0)
+_SOLAR = (1500.0, 1000.0)
+LAGS = 7  # days of history a day's features need
+
+
+class ElectricityMarket(StaticGame):
+    """Cournot generators against context-dependent demand; see the module docstring."""
+
+    def __init__(
+        self,
+        n_firms: int = 3,
+        costs: Sequence[float] = (0.0, 1.0, 2.0),
+        slope: float = 1.0,
+        quadratic: float = 1.0,
+        learn: Sequence[str] = ("demand",),
+        per_hour_slopes: bool = True,
+        data_path: str | None = None,
+        train_start: str | None = None,
+        train_end: str | None = None,
+        demand_bounds: Sequence[float] = (-1000.0, 1000.0),
+        cost_bounds: Sequence[float] = (-100.0, 200.0),
+        slope_bounds: Sequence[float] = (0.01, 10.0),
+        quadratic_bounds: Sequence[float] = (0.0, 10.0),
+        max_quantity: float = 1000.0,
+        synthetic_hours: int = 2000,
+        synthetic_seed: int = 0,
+    ) -> None:
+        if n_firms < 1:
+            raise ImitgameError(f"n_firms must be >= 1, got {n_firms}")
+        if len(costs) != n_firms:
+            raise ImitgameError(f"costs has {len(costs)} entries for n_firms={n_firms}")
+        unknown = [b for b in learn if b not in BLOCKS]
+        if unknown:
+            raise ImitgameError(f"learn: unknown block(s) {unknown}; choose from {list(BLOCKS)}")
+        self.n_firms = int(n_firms)
+        self.per_hour_slopes = bool(per_hour_slopes)
+        m = N_FEATURES
+        demand = (
+            [f"w[{h}]{j}" for h in range(24) for j in ("1", *FEATURES)]
+            if per_hour_slopes
+            else [f"w[{h}]1" for h in range(24)] + [f"w{j}" for j in FEATURES]
+        )
+        weekday = [f"v[{d}]" for d in ("mon", "tue", "wed", "thu", "fri", "sat")]
+        self.n_demand = len(demand) + len(weekday)
+        names = [*demand, *weekday, *(f"c_{i}" for i in range(n_firms)), "b", "d"]
+        blocks = ["demand"] * self.n_demand + ["costs"] * n_firms + ["slope"] + ["quadratic"]
+        low = [demand_bounds[0]] * self.n_demand + [cost_bounds[0]] * n_firms
+        high = [demand_bounds[1]] * self.n_demand + [cost_bounds[1]] * n_firms
+        low += [slope_bounds[0], quadratic_bounds[0]]
+        high += [slope_bounds[1], quadratic_bounds[1]]
+
+        self.data_path = data_path
+        self.frame: pd.DataFrame | None = None
+        true = None
+        generator = torch.Generator().manual_seed(synthetic_seed)
+        if data_path is None:
+            # synthetic market: random contexts and demand weights, prices from the equilibrium
+            w = 5.0 * torch.randn(self.n_demand, generator=generator)
+            intercepts = torch.arange(24) * (1 + m) if per_hour_slopes else torch.arange(24)
+            w[intercepts] += 125.0 + 10.0 * torch.randn(24, generator=generator)
+            true = [*w.tolist(), *costs, slope, quadratic]
+        super().__init__(
+            n_agents=n_firms,
+            action_dim=1,
+            action_low=0.0,
+            action_high=max_quantity,
+            param_names=names,
+            param_low=low,
+            param_high=high,
+            true_params=true,
+            context_dim=CONTEXT_DIM,
+            agent_names=[f"generator_{i}" for i in range(n_firms)],
+        )
+        self.param_blocks = blocks
+        self.learned_params = [n for n, b in zip(names, blocks) if b in learn]
+        self.register_buffer(
+            "fixed_theta", torch.tensor([*[0.0] * self.n_demand, *costs, slope, quadratic])
+        )
+        if data_path is None:
+            self.register_buffer("_contexts", synthetic_contexts(synthetic_hours, generator))
+            self.train_days: list[pd.Timestamp] = []
+        else:
+            path = Path(data_path)
+            frame = load_energy_csv(path)
+            if train_start is not None:
+                frame = frame[frame["date"] >= pd.Timestamp(train_start)]
+            if train_end is not None:
+                frame = frame[frame["date"] <= pd.Timestamp(train_end)]
+            if frame.empty:
+                raise ImitgameError(f"{path}: no rows between {train_start} and {train_end}")
+            self.frame = frame
+            contexts, prices, days = training_set(frame)
+            self.train_days = days
+            self.register_buffer("_contexts", torch.as_tensor(contexts))
+            self.register_buffer("_prices", torch.as_tensor(prices))
+
+    # --- simulacral data hooks ---------------------------------------------------------------
+    def observed_contexts(self) -> Tensor:
+        """Contexts ``[M, context_dim]`` of the observed (or synthetic) hours."""
+        return self._contexts
+
+    def observed_outcomes(self) -> Tensor | None:
+        """Observed prices ``[M, 1]`` of a data-backed market (None: synthetic)."""
+        return self._prices[:, None] if self.frame is not None else None
+
+    def initial_theta(self) -> Tensor:
+        """Known entries: the normalisations (costs, b, d); demand weights start at 0."""
+        return self.fixed_theta
+
+    # --- the game ------------------------------------------------------------------------------
+    def _split(self, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        n, nd = self.n_firms, self.n_demand
+        return (
+            theta[..., : nd - 6],
+            theta[..., nd - 6 : nd],
+            theta[..., nd : nd + n],
+            theta[..., nd + n],
+            theta[..., nd + n + 1],
+        )
+
+    def intercept(self, theta: Tensor, context: Tensor) -> Tensor:
+        """a(x) ``[...]`` from ``theta [..., p]`` and ``context [..., CONTEXT_DIM]``."""
+        w, v, _, _, _ = self._split(theta)
+        hour = context[..., :24]
+        weekday = context[..., 24:30]  # Sunday is the reference day
+        feats = context[..., 31:]
+        if self.per_hour_slopes:
+            a = _per_hour(w.unflatten(-1, (24, 1 + N_FEATURES)), hour, feats)
+        else:
+            a = (hour * w[..., :24]).sum(-1) + (feats * w[..., 24:]).sum(-1)
+        return a + (weekday * v).sum(-1)
+
+    def price(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:
+        """Market-clearing price P = a(x) − b Q ``[...]``."""
+        _, _, _, b, _ = self._split(theta)
+        return self.intercept(theta, context) - b * actions.sum((-2, -1))
+
+    def payoffs(self, actions: Tensor, theta: Tensor, context: Tensor | None = None) -> Tensor:
+        _, _, c, _, d = self._split(theta)
+        q = actions[..., 0]
+        p = self.price(actions, theta, self._context(context))
+        return (p.unsqueeze(-1) - c) * q - 0.5 * d.unsqueeze(-1) * q**2
+
+    def equilibrium(self, theta: Tensor, context: Tensor | None = None) -> Tensor:
+        """Interior Cournot equilibrium (clamped to the action box) ``[..., n, 1]``."""
+        _, _, c, b, d = self._split(theta)
+        a = self.intercept(theta, self._context(context))
+        r = 1.0 / (b + d)
+        n = self.n_firms
+        total = n * r * (a - c.mean(-1)) / (1 + n * b * r)
+        q = r.unsqueeze(-1) * (a.unsqueeze(-1) - c - (b * total).unsqueeze(-1))
+        return self.project_actions(q.unsqueeze(-1))
+
+    def best_response(
+        self, actions: Tensor, theta: Tensor, context: Tensor | None = None
+    ) -> Tensor:
+        _, _, c, b, d = self._split(theta)
+        a = self.intercept(theta, self._context(context))
+        q = actions[..., 0]
+        others = q.sum(-1, keepdim=True) - q
+        br = (a.unsqueeze(-1) - c - b.unsqueeze(-1) * others) / (2 * b + d).unsqueeze(-1)
+        return self.project_actions(br.unsqueeze(-1))
+
+    def profile_from_observations(
+        self, observations: Tensor, theta: Tensor, context: Tensor
+    ) -> Tensor:
+        """Quantities ``[..., n, 1]`` consistent with observed prices ``[..., 1]``: each generator's
+        first-order condition at the observed price, q_i = (p − c_i) / (b + d) (a start for π)."""
+        _, _, c, b, d = self._split(theta)
+        q = (observations - c) / (b + d).unsqueeze(-1)
+        return self.project_actions(q.unsqueeze(-1))
+
+    def observation_map(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:
+        """What is observed of a play: the price ``[..., 1]``."""
+        return self.price(actions, theta, context).unsqueeze(-1)
+
+    def _context(self, context: Tensor | None) -> Tensor:
+        if context is None:
+            raise ImitgameError("the electricity market needs a context (hour, weekday, features)")
+        return context
+
+
+def _per_hour(w: Tensor, hour: Tensor, feats: Tensor) -> Tensor:
+    """Σ_h hour_h (w_h0 + w_h · f): ``w [..., 24, 1 + m]``, ``hour [..., 24]``, ``feats [..., m]``.
+
+    The weights are applied to all 24 hours as one matmul over the observations and the hour
+    picked afterwards: θ comes as ``[K, 1, p]`` against contexts ``[..., K, B, s]``, and
+    broadcasting w over B would copy it B times."""
+    ones = torch.ones_like(feats[..., :1])
+    design = torch.cat([ones, feats], -1)
+    if w.dim() == 2:
+        values = design @ w.transpose(-1, -2)
+    elif w.shape[-3] == 1 and design.dim() >= 2:
+        values = torch.einsum("...bj,...jh->...bh", design, w.squeeze(-3).transpose(-1, -2))
+    else:
+        values = torch.einsum("...j,...hj->...h", design, w)
+    return (values * hour).sum(-1)
+
+
+def synthetic_contexts(hours: int, generator: torch.Generator) -> Tensor:
+    """Random contexts ``[hours, CONTEXT_DIM]``: uniform hour and weekday, N(0, 1) features."""
+    hour = torch.randint(0, 24, (hours,), generator=generator)
+    day = torch.randint(0, 7, (hours,), generator=generator)
+    feats = torch.randn(hours, N_FEATURES, generator=generator)
+    return torch.cat(
+        [
+            torch.nn.functional.one_hot(hour, 24).to(feats.dtype),
+            torch.nn.functional.one_hot(day, 7).to(feats.dtype),
+            feats,
+        ],
+        -1,
+    )
+
+
+# --- features from the data under the day-ahead rules -------------------------------------------
+def _scaled(table: pd.DataFrame, centre_scale: tuple[float, float]) -> np.ndarray:
+    return (table.to_numpy(dtype=float) - centre_scale[0]) / centre_scale[1]
+
+
+def day_features(frame: pd.DataFrame) -> dict[pd.Timestamp, np.ndarray]:
+    """Feature rows ``[24, N_FEATURES]`` (by local hour) for every day of ``frame`` that has
+    ``LAGS`` days of history before it. Day D's row reads prices only from D−1 and earlier, and
+    the day-ahead forecast columns of D and D−1."""
+    price = _scaled(daily_matrix(frame, PRICE), _PRICE)
+    load = _scaled(daily_matrix(frame, LOAD_FORECAST), _LOAD)
+    wind = _scaled(daily_matrix(frame, WIND_FORECAST), _WIND)
+    solar = _scaled(daily_matrix(frame, SOLAR_FORECAST), _SOLAR)
+    days = daily_matrix(frame, LOAD_FORECAST).index
+    out: dict[pd.Timestamp, np.ndarray] = {}
+    ones = np.ones(24)
+    for i in range(LAGS, len(days)):
+        yesterday = price[i - 1]
+        out[days[i]] = np.column_stack(
+            [
+                yesterday,
+                price[i - 2],
+                price[i - 7],
+                yesterday.mean() * ones,
+                yesterday[-1] * ones,
+                yesterday.min() * ones,
+                yesterday.max() * ones,
+                load[i],
+                wind[i],
+                solar[i],
+                load[i] - load[i - 1],
+                wind[i] - wind[i - 1],
+                wind[i].mean() * ones,
+                load[i].mean() * ones,
+            ]
+        )
+    return out
+
+
+def contexts_for(frame: pd.DataFrame, day: pd.Timestamp, feats: np.ndarray) -> np.ndarray:
+    """Contexts ``[rows of day, CONTEXT_DIM]`` for each row (local hour) of ``day`` in ``frame``."""
+    rows = frame[frame["date"] == day]
+    hours = rows["hour"].to_numpy()
+    hour = np.eye(24)[hours]
+    weekday = np.eye(7)[rows["weekday"].to_numpy()]
+    return np.concatenate([hour, weekday, feats[hours]], axis=1)
+
+
+def training_set(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[pd.Timestamp]]:
+    """Contexts ``[M, CONTEXT_DIM]`` and prices ``[M]`` of every full day with enough history."""
+    for col in ALLOWED_AHEAD:
+        frame = frame.assign(**{col: frame[col].ffill().bfill()})
+    feats = day_features(frame)
+    complete = set(full_days(frame))
+    contexts, prices, days = [], [], []
+    for day, f in feats.items():
+        if day not in complete:
+            continue
+        rows = frame[frame["date"] == day]
+        price = rows[PRICE].to_numpy(dtype=float)
+        if np.isnan(price).any():
+            continue
+        contexts.append(contexts_for(frame, day, f))
+        prices.append(price)
+        days.append(day)
+    if not contexts:
+        raise ImitgameError(f"no full day with {LAGS} days of history in the training data")
+    return np.concatenate(contexts), np.concatenate(prices), days
+
+
+def history_view(frame: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """What a forecaster may see at midnight of ``day``: every row before it, and for ``day``
+    only the calendar and the day-ahead forecast columns (the rest is blanked)."""
+    past = frame[frame["date"] < day]
+    today = frame[frame["date"] == day].copy()
+    today[forbidden_columns(frame)] = np.nan
+    keep = [*ALLOWED_AHEAD, "date", "hour", "weekday", "day_hours"]
+    drop = [c for c in today.columns if c not in keep]
+    today[drop] = np.nan
+    view = pd.concat([past, today])
+    for col in ALLOWED_AHEAD:
+        view[col] = view[col].ffill().bfill()
+    return view
+
+
+def forecast_contexts(frame: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:
+    """Contexts ``[rows, CONTEXT_DIM]`` of ``day`` from :func:`history_view` only."""
+    view = history_view(frame, day)
+    start = day - pd.Timedelta(days=LAGS + 1)
+    view = view[view["date"] >= start]
+    feats = day_features(view)
+    if day not in feats:
+        raise ImitgameError(f"day {day.date()} has fewer than {LAGS} days of history before it")
+    return contexts_for(view, day, feats[day])
+
+
+def forecast_day(
+    game: ElectricityMarket, theta: Tensor, frame: pd.DataFrame, day: pd.Timestamp
+) -> tuple[np.ndarray, Tensor]:
+    """The fitted game's equilibrium price for each row of ``day`` ``[rows]`` and the contexts
+    ``[rows, CONTEXT_DIM]`` it was computed in (``theta [p]`` or ``[1, p]``)."""
+    context = torch.as_tensor(forecast_contexts(frame, day), dtype=game.dtype, device=game.device)
+    theta = theta.reshape(-1)
+    with torch.no_grad():
+        q = game.equilibrium(theta, context)
+        return game.price(q, theta, context).cpu().numpy(), context

@@ -1,0 +1,427 @@
+"""Simulacral learning (the paper's Algorithm 3) as a configuration of the one trainer.
+
+The stabilizer owns θ (its learned entries) *and* a learnable profile π — one action per observed
+context, ``[K, B, n, d]`` — and carries an observation loss; the destabilizer picks deviations ρ:
+
+    min_{θ, π} max_ρ  L_obs(O(π; θ), o) + λ ψ(π, ρ; θ),
+    L_obs = mean_b Σ_j ((O(π_b; θ, x_b)_j − o_bj) / s_j)²,
+
+with O the game's ``observation_map(actions, theta, context)`` (e.g. the market price), o the
+observations, s_j their standard deviations. λ is fixed, or raised by dual ascent
+λ ← min(λ_max, λ + η_λ ψ̄) at every evaluation (the multiplier update of an augmented
+Lagrangian for the constraint ψ ≤ 0), so the fitted π stays an equilibrium of the fitted game.
+
+A game used here is a :class:`StaticGame` with a context and an ``observation_map``; it may offer
+``observed_contexts()`` / ``observed_outcomes()`` (real data) and ``initial_theta()`` (known
+entries). Without observed outcomes, observations are simulated from ``true_params`` by the
+game's closed-form equilibrium (or the forward solver).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from imitgame import checkpoint
+from imitgame.config import AlgoConfig
+from imitgame.destabilizer import BestResponseOracle, LearnedDeviation
+from imitgame.errors import ImitgameError, check_finite
+from imitgame.exploitability import exact_exploitability, make_evaluator
+from imitgame.forward import solve_static_equilibrium
+from imitgame.games import StaticGame
+from imitgame.gda import GDA, EvalRecord
+from imitgame.inverse import relative_error
+from imitgame.objective import MinMaxObjective
+from imitgame.stabilizer import Stabilizer
+from imitgame.strategies import ActionProfile
+
+MODEL = "model.pt"
+
+
+@dataclass
+class SimulacralConfig(AlgoConfig):
+    """GDA hyperparameters plus the simulacral choices (``configs/algo/simulacral.yaml``)."""
+
+    problem: str = "simulacral"
+    lambda_update: str = "fixed"  # fixed | dual
+    lambda_lr: float = 1.0  # dual: η_λ
+    lambda_max: float = 1.0e4  # dual: cap on λ
+    profile_init: str = "equilibrium"  # equilibrium (under the initial θ) | observations
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.problem != "simulacral":
+            raise ImitgameError(f"algo.problem={self.problem!r} must be simulacral here")
+        if self.lambda_update not in ("fixed", "dual"):
+            raise ImitgameError(f"algo.lambda_update={self.lambda_update!r} is not fixed or dual")
+        if self.regret_weight <= 0 or self.lambda_lr < 0 or self.lambda_max <= 0:
+            raise ImitgameError("algo.regret_weight and lambda_max must be > 0, lambda_lr >= 0")
+
+
+@dataclass
+class SimulacralProblem:
+    """A wired simulacral problem: ``contexts [K, B, s]``, ``observations [K, B, o]``."""
+
+    game: StaticGame
+    trainer: GDA
+    objective: MinMaxObjective
+    evaluate: Callable[[Stabilizer], Tensor]
+    learn_index: Tensor
+    contexts: Tensor
+    observations: Tensor
+    config: SimulacralConfig
+
+    @property
+    def regret_weight(self) -> float:
+        return float(self.objective.regret_weight)
+
+
+def _batched(name: str, tensor: Tensor, dim: int) -> Tensor:
+    if tensor.dim() == 2:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 3 or tensor.shape[-1] != dim:
+        raise ImitgameError(f"{name} has shape {list(tensor.shape)}, expected [K, B, {dim}]")
+    check_finite(name, tensor)
+    return tensor
+
+
+def observation_loss_fn(
+    game: StaticGame, contexts: Tensor, observations: Tensor
+) -> Callable[[Stabilizer], Tensor]:
+    """L_obs per instance ``[K]`` (squared error scaled by each observed column's std)."""
+    scale = observations.flatten(0, 1).std(0).clamp(min=1e-8)
+
+    def loss(stab: Stabilizer) -> Tensor:
+        theta = stab.theta()[:, None, :]
+        pred = game.observation_map(stab.profile().actions, theta, contexts)
+        return (((pred - observations) / scale) ** 2).mean((1, 2))
+
+    return loss
+
+
+def initial_theta(game: StaticGame, k: int, init: Any, mask: Tensor) -> Tensor:
+    """``[K, p]``: known entries from ``game.initial_theta()`` (or ``true_params``, or the centre
+    of Θ); learned entries from ``init`` (None: the centre of Θ)."""
+    centre = 0.5 * (game.param_low + game.param_high)
+    if hasattr(game, "initial_theta"):
+        known = game.initial_theta().to(centre)
+    elif game.true_params is not None:
+        known = game.true_params.clone()
+    else:
+        known = centre.clone()
+    if init is None:
+        start = centre
+    else:
+        start = torch.as_tensor(list(init), dtype=centre.dtype, device=centre.device)
+        if start.numel() == 1:
+            start = start.expand_as(centre)
+        elif start.numel() == int(mask.sum()):
+            full = centre.clone()
+            full[mask] = start
+            start = full
+        else:
+            raise ImitgameError(f"algo.theta_init has {start.numel()} values for {int(mask.sum())}")
+    theta = torch.where(mask, start, known)
+    return game.project_params(theta).expand(k, -1).clone()
+
+
+def simulate_observations(game: StaticGame, theta: Tensor, contexts: Tensor) -> Tensor:
+    """Observations ``[K, B, o]`` of the equilibrium under ``theta [K, p]`` in ``contexts``."""
+    if game.has_equilibrium:
+        actions = game.equilibrium(theta[:, None, :], contexts)
+    else:
+        actions, _ = solve_static_equilibrium(game, theta, contexts)
+    return game.observation_map(actions, theta[:, None, :], contexts).detach()
+
+
+def build_simulacral(
+    game: StaticGame,
+    contexts: Tensor,
+    observations: Tensor,
+    config: SimulacralConfig,
+) -> SimulacralProblem:
+    """Stabilizer (learned θ, learnable profile, observation loss), destabilizer, objective,
+    exploitability evaluator and the GDA trainer."""
+    if not hasattr(game, "observation_map"):
+        raise ImitgameError(f"{type(game).__name__} has no observation_map for simulacral learning")
+    if not game.context_dim:
+        raise ImitgameError(f"{type(game).__name__} has no context: nothing to fit per observation")
+    contexts = _batched("contexts", contexts.to(game.device, game.dtype), game.state_dim)
+    k, b = contexts.shape[:2]
+    observations = observations.to(game.device, game.dtype)
+    observations = _batched("observations", observations, observations.shape[-1])
+    if observations.shape[:2] != (k, b):
+        raise ImitgameError(
+            f"observations {list(observations.shape)} do not match contexts {list(contexts.shape)}"
+        )
+    mask = torch.tensor([n in game.learned_params for n in game.param_names], device=game.device)
+    if not bool(mask.any()):
+        raise ImitgameError("the game learns no θ entries (env.learn is empty)")
+    theta0 = initial_theta(game, k, config.theta_init, mask)
+    shape = (k, b, game.n_agents, game.action_dim)
+    start = None
+    if hasattr(game, "profile_from_observations") and config.profile_init == "observations":
+        # the game inverts its observation map: a start for π consistent with the data
+        start = game.profile_from_observations(observations, theta0[:, None, :], contexts)
+    elif game.has_equilibrium:
+        start = game.equilibrium(theta0[:, None, :], contexts)
+    if start is None:
+        start = torch.minimum(
+            0.5 * (game.action_low + game.action_high), game.action_low + 1.0
+        ).expand(shape)
+    profile = ActionProfile(start.expand(shape), game.action_low, game.action_high)
+    stabilizer = Stabilizer(
+        theta0,
+        mask,
+        game.param_low,
+        game.param_high,
+        profile,
+        observation_loss=observation_loss_fn(game, contexts, observations),
+    )
+    if config.destabilizer == "best_response":
+        destabilizer = BestResponseOracle(game, contexts)
+    else:
+        destabilizer = LearnedDeviation(
+            ActionProfile(start.expand(shape), game.action_low, game.action_high)
+        )
+    objective = MinMaxObjective(
+        game,
+        stabilizer,
+        destabilizer,
+        batch_shape=(k, b),
+        state0=contexts,
+        estimator=config.estimator,
+        regret_weight=config.regret_weight,
+    )
+    evaluate = make_evaluator(
+        objective, exact=game.has_best_response, steps=config.exploitability_steps
+    )
+    trainer = GDA(objective, config, evaluate=evaluate)
+    return SimulacralProblem(
+        game, trainer, objective, evaluate, mask.nonzero().flatten(), contexts, observations, config
+    )
+
+
+def update_lambda(problem: SimulacralProblem, record: EvalRecord) -> None:
+    """Dual ascent on λ (no-op for ``lambda_update=fixed``)."""
+    cfg = problem.config
+    if cfg.lambda_update == "dual":
+        psi = float(record.regret.clamp(min=0).mean())
+        problem.objective.regret_weight = min(
+            cfg.lambda_max, problem.regret_weight + cfg.lambda_lr * psi
+        )
+
+
+def fit(
+    problem: SimulacralProblem,
+    *,
+    progress: bool = False,
+    on_record: Callable[[EvalRecord], None] | None = None,
+) -> list[EvalRecord]:
+    """Run the trainer to its budget (or convergence), adapting λ at every evaluation."""
+    records = []
+    for record in problem.trainer.iterate(progress=progress):
+        update_lambda(problem, record)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+    return records
+
+
+def equilibrium_regret(game: StaticGame, theta: Tensor, contexts: Tensor) -> Tensor:
+    """Exact exploitability ``[K]`` of the fitted game's closed-form equilibrium in ``contexts``:
+    the check that forecasts made from it come from an equilibrium."""
+    actions = game.equilibrium(theta[:, None, :], contexts)
+    profile = ActionProfile(actions, game.action_low, game.action_high, learnable=False)
+    no_theta = torch.zeros(game.param_dim, dtype=torch.bool, device=game.device)
+    stab = Stabilizer(theta, no_theta, game.param_low, game.param_high, profile)
+    return exact_exploitability(game, theta, stab, contexts)
+
+
+@dataclass
+class SimulacralResult:
+    """θ̂ ``[K, p]``; per instance ``[K]``: exploitability of the fitted profile and of the fitted
+    game's equilibrium, observation loss, MSE of the equilibrium's observations, relative error."""
+
+    theta_hat: Tensor
+    exploitability: Tensor
+    equilibrium_exploitability: Tensor | None
+    observation_loss: Tensor
+    equilibrium_mse: Tensor | None
+    relative_error: Tensor | None
+
+
+def score(problem: SimulacralProblem, theta_true: Tensor | None = None) -> SimulacralResult:
+    answer = problem.trainer.answer
+    game = problem.game
+    theta = answer.theta().detach()
+    with torch.no_grad():
+        exploit = problem.evaluate(answer)
+        obs_loss = answer.observation_loss()
+        eq_exploit = eq_mse = None
+        if game.has_equilibrium and game.has_best_response:
+            eq_exploit = equilibrium_regret(game, theta, problem.contexts)
+            eq_obs = simulate_observations(game, theta, problem.contexts)
+            eq_mse = ((eq_obs - problem.observations) ** 2).mean((1, 2))
+    rel = None if theta_true is None else relative_error(theta, theta_true, problem.learn_index)
+    return SimulacralResult(theta, exploit, eq_exploit, obs_loss, eq_mse, rel)
+
+
+# --- the entry point's route: python train.py env=... algo=simulacral ---------------------------
+def run_simulacral(cfg: Any, run_dir: Path) -> dict[str, Any]:
+    """One simulacral fit end to end: TensorBoard (observation loss, regret, λ, θ), checkpoint,
+    ``model.pt`` (θ̂ and the env config), ``results.json`` and a figure in ``run_dir``."""
+    from omegaconf import OmegaConf
+    from torch.utils.tensorboard import SummaryWriter
+
+    from imitgame.app import _choice, _default_dtype, build_game, resolve_device, resolve_dtype
+    from imitgame.config import typed
+    from imitgame.tracking import as_list, write_json
+
+    if cfg.get("resume"):
+        raise ImitgameError("resume is not supported for algo=simulacral yet: rerun the fit")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    device = resolve_device(str(cfg.device))
+    dtype = resolve_dtype(str(cfg.dtype))
+    algo = typed(SimulacralConfig, cfg.algo, "algo")
+    torch.manual_seed(cfg.seed)
+    with _default_dtype(dtype):
+        game = build_game(cfg.env)
+    if not isinstance(game, StaticGame):
+        raise ImitgameError(f"{type(game).__name__}: simulacral learning needs a StaticGame here")
+    game = game.to(device=device, dtype=dtype)
+    contexts = game.observed_contexts()
+    if contexts is None:
+        raise ImitgameError(f"{type(game).__name__} provides no observed_contexts()")
+    outcomes = game.observed_outcomes() if hasattr(game, "observed_outcomes") else None
+    theta_true = None
+    if outcomes is None:
+        if game.true_params is None:
+            raise ImitgameError(f"{type(game).__name__} has neither observations nor true_params")
+        theta_true = game.true_params[None, :]
+        outcomes = simulate_observations(game, theta_true, contexts[None])[0]
+    problem = build_simulacral(game, contexts, outcomes, algo)
+    writer = SummaryWriter(log_dir=str(run_dir / "tb"))
+    writer.add_text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```", 0)
+    names = [game.param_names[i] for i in problem.learn_index.tolist()]
+    history: list[dict[str, float]] = []
+
+    def log(record: EvalRecord) -> None:
+        row = {
+            "step": record.step,
+            "observation_loss": float(record.observation_loss.mean()),
+            "regret": float(record.regret.mean()),
+            "objective": float(record.value.mean()),
+            "lambda": problem.regret_weight,
+        }
+        if record.exploitability is not None:
+            row["exploitability"] = float(record.exploitability.mean())
+        step = record.step
+        writer.add_scalar("loss/observation", row["observation_loss"], step)
+        writer.add_scalar("loss/objective", row["objective"], step)
+        writer.add_scalar("metrics/regret", row["regret"], step)
+        writer.add_scalar("metrics/lambda", row["lambda"], step)
+        if "exploitability" in row:
+            writer.add_scalar("metrics/exploitability", row["exploitability"], step)
+        learned = record.theta[0, problem.learn_index]
+        if theta_true is not None:
+            rel = relative_error(record.theta, theta_true, problem.learn_index)
+            row["relative_error"] = float(rel.mean())
+            writer.add_scalar("metrics/relative_error", row["relative_error"], step)
+        if len(names) <= 20:
+            for name, value in zip(names, learned.tolist()):
+                writer.add_scalar(f"params/{name}", value, step)
+        else:
+            writer.add_histogram("params/theta", learned.cpu(), step)
+            writer.add_scalar("params/theta_norm", float(learned.norm()), step)
+        for name, lr in record.learning_rates.items():
+            writer.add_scalar(f"lr/{name}", lr, step)
+        history.append(row)
+
+    started = time.perf_counter()
+    fit(problem, progress=bool(cfg.progress), on_record=log)
+    wall = time.perf_counter() - started
+    writer.flush()
+    writer.close()
+    checkpoint.save_atomic({"trainer": problem.trainer.state_dict()}, run_dir / "checkpoint.pt")
+    result = score(problem, theta_true)
+    save_model(run_dir / MODEL, result.theta_hat, cfg.env, game)
+    results = {
+        "env": _choice("env"),
+        "problem": "simulacral",
+        "param_names": game.param_names,
+        "learned_params": names,
+        "theta_hat": as_list(result.theta_hat),
+        "theta_true": as_list(theta_true),
+        "exploitability": float(result.exploitability.mean()),
+        "exploitability_exact": game.has_best_response,
+        "equilibrium_exploitability": None
+        if result.equilibrium_exploitability is None
+        else float(result.equilibrium_exploitability.mean()),
+        "observation_loss": float(result.observation_loss.mean()),
+        "equilibrium_mse": None
+        if result.equilibrium_mse is None
+        else float(result.equilibrium_mse.mean()),
+        "relative_error": None
+        if result.relative_error is None
+        else float(result.relative_error.mean()),
+        "regret_weight": problem.regret_weight,
+        "observations": int(problem.contexts.shape[1]),
+        "iterations": problem.trainer.step_count,
+        "wall_seconds": wall,
+    }
+    write_json(run_dir / "results.json", results)
+    (run_dir / "history.json").write_text(json.dumps(history))
+    figure(history, run_dir / "convergence.png")
+    print(
+        f"imitgame simulacral: {results['observations']} observations, "
+        f"{results['iterations']} iterations, {wall:.1f} s\n"
+        f"  observation loss {results['observation_loss']:.4g}, "
+        f"equilibrium MSE {results['equilibrium_mse']}\n"
+        f"  exploitability of the fitted profile {results['exploitability']:.3e}, "
+        f"of the fitted game's equilibrium {results['equilibrium_exploitability']}\n"
+        f"  relative error {results['relative_error']}\n  run folder {run_dir}"
+    )
+    return results
+
+
+def save_model(path: Path, theta: Tensor, env_cfg: Any, game: StaticGame) -> None:
+    """θ̂ and the env config that rebuilds the game (``model.pt``)."""
+    from omegaconf import OmegaConf
+
+    env = env_cfg if isinstance(env_cfg, dict) else OmegaConf.to_container(env_cfg, resolve=True)
+    checkpoint.save_atomic(
+        {"theta": theta.detach().cpu(), "env": env, "param_names": game.param_names}, path
+    )
+
+
+def figure(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    steps = [r["step"] for r in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].semilogy(steps, [max(r["observation_loss"], 1e-16) for r in history])
+    axes[0].set_title("observation loss")
+    axes[1].semilogy(steps, [max(abs(r["regret"]), 1e-16) for r in history], label="regret ψ")
+    if "exploitability" in history[0]:
+        values = [max(r["exploitability"], 1e-16) for r in history]
+        axes[1].semilogy(steps, values, label="exploitability φ")
+    axes[1].legend()
+    for ax in axes:
+        ax.set_xlabel("iteration")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

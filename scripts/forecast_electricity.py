@@ -1,0 +1,285 @@
+"""Day-ahead price forecasts of a simulacral electricity-market game against ARIMA baselines.
+
+    python scripts/forecast_electricity.py --train TRAIN.csv --test TEST.csv --out DIR
+
+Fits the game (configs/env/electricity.yaml, configs/algo/simulacral.yaml) on all of TRAIN by
+simulacral learning — or reuses a saved fit of the same file and settings — then forecasts every
+full day D of TEST at midnight of D (DESIGN.md §6): every column up to the end of D−1, for D only
+the day-ahead forecast columns. The model's forecast is the fitted game's equilibrium price in D's
+contexts. Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead
+forecasts as regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals
+after it is forecast), seasonal naive (same hour yesterday / a week earlier).
+
+Writes DIR/metrics.json, DIR/predictions.csv, DIR/forecast.png (forecasts and residuals) and
+DIR/model.pt (θ̂).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from envs.electricity import LAGS, ElectricityMarket, forecast_day, history_view  # noqa: E402
+from imitgame.config import typed  # noqa: E402
+from imitgame.energy import (  # noqa: E402
+    ALLOWED_AHEAD,
+    PRICE,
+    daily_matrix,
+    fill_causal,
+    full_days,
+    load_energy_csv,
+)
+from imitgame.errors import ImitgameError  # noqa: E402
+from imitgame.simulacral import (  # noqa: E402
+    SimulacralConfig,
+    build_simulacral,
+    equilibrium_regret,
+    fit,
+    score,
+)
+
+FORECASTERS = ("model", "arima", "arimax", "naive_day", "naive_week")
+ORDERS = ((1, 0, 1), (2, 0, 1), (3, 0, 1), (1, 1, 1), (2, 1, 1), (2, 1, 2))
+SELECTION_HOURS = 24 * 60  # AIC order selection on the last 60 days of TRAIN (speed)
+EXOG_SCALE = 1e4
+
+
+# --- the model -----------------------------------------------------------------------------------
+def settings(iterations: int | None) -> tuple[dict, SimulacralConfig]:
+    env = OmegaConf.to_container(OmegaConf.load(ROOT / "configs/env/electricity.yaml"))
+    env.pop("_target_")
+    algo = OmegaConf.load(ROOT / "configs/algo/simulacral.yaml")
+    if iterations is not None:
+        algo.iterations = iterations
+    return env, typed(SimulacralConfig, algo, "algo")
+
+
+def fit_model(
+    train: Path, cache: Path, iterations: int | None, refit: bool
+) -> tuple[ElectricityMarket, torch.Tensor, dict]:
+    """Fit on all of TRAIN, or load the fit saved for the same file bytes and settings."""
+    env, algo = settings(iterations)
+    env.update(data_path=str(train), train_start=None, train_end=None)
+    key = hashlib.sha256(train.read_bytes()).hexdigest()[:16]
+    key += (
+        "-"
+        + hashlib.sha256(
+            json.dumps([env, asdict(algo)], sort_keys=True, default=str).encode()
+        ).hexdigest()[:8]
+    )
+    env_key = {k: v for k, v in env.items() if k != "data_path"}
+    saved = cache / f"fit-{key}.pt"
+    torch.set_default_dtype(torch.float64)
+    game = ElectricityMarket(**env)
+    if saved.is_file() and not refit:
+        state = torch.load(saved, weights_only=False)
+        print(f"reusing the fit saved in {saved}")
+        return game, state["theta"], state["info"]
+    problem = build_simulacral(game, game.observed_contexts(), game.observed_outcomes(), algo)
+    started = time.perf_counter()
+    fit(problem, progress=True)
+    seconds = time.perf_counter() - started
+    result = score(problem)
+    info = {
+        "fit_seconds": seconds,
+        "iterations": problem.trainer.step_count,
+        "train_hours": int(problem.contexts.shape[1]),
+        "regret_weight": problem.regret_weight,
+        "exploitability_fitted_profile": float(result.exploitability.mean()),
+        "exploitability_equilibrium_train": float(result.equilibrium_exploitability.mean()),
+        "observation_loss": float(result.observation_loss.mean()),
+        "train_mse_equilibrium": float(result.equilibrium_mse.mean()),
+        "env": env_key,
+    }
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save({"theta": result.theta_hat, "info": info}, saved)
+    return game, result.theta_hat, info
+
+
+# --- ARIMA baselines -----------------------------------------------------------------------------
+class StateSpaceForecaster:
+    """ARIMA(X) with orders and coefficients from TRAIN; its filter state is extended with each
+    day's actual values only after that day was forecast."""
+
+    def __init__(self, price: np.ndarray, exog: np.ndarray | None, orders: tuple = ORDERS) -> None:
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+        self.use_exog = exog is not None
+        tail = slice(-SELECTION_HOURS, None)
+        best = None
+        for order in orders:
+            trend = "c" if order[1] == 0 else "n"
+            model = SARIMAX(
+                price[tail], exog=None if exog is None else exog[tail], order=order, trend=trend
+            )
+            aic = model.fit(disp=False).aic
+            if best is None or aic < best[0]:
+                best = (aic, order, trend)
+        _, self.order, trend = best
+        self.results = SARIMAX(price, exog=exog, order=self.order, trend=trend).fit(disp=False)
+
+    def forecast(self, steps: int, exog: np.ndarray | None) -> np.ndarray:
+        return np.asarray(self.results.forecast(steps, exog=exog if self.use_exog else None))
+
+    def extend(self, price: np.ndarray, exog: np.ndarray | None) -> None:
+        if len(price):
+            self.results = self.results.extend(price, exog=exog if self.use_exog else None)
+
+
+def exog_of(frame: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([fill_causal(frame[c]).to_numpy() / EXOG_SCALE for c in ALLOWED_AHEAD])
+
+
+# --- the forecasting loop ------------------------------------------------------------------------
+def forecast_all(
+    game: ElectricityMarket,
+    theta: torch.Tensor,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    baselines: bool = True,
+    orders: tuple = ORDERS,
+) -> pd.DataFrame:
+    """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour."""
+    frame = pd.concat([train, test[~test.index.isin(train.index)]]).sort_index()
+    history_days = set(frame["date"].unique())
+    days = [
+        d
+        for d in full_days(test)
+        if all((d - pd.Timedelta(days=k)) in history_days for k in range(1, LAGS + 1))
+    ]
+    arima = arimax = None
+    n_train = len(train)
+    if baselines:
+        price_train = fill_causal(train[PRICE]).to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arima = StateSpaceForecaster(price_train, None, orders)
+            arimax = StateSpaceForecaster(price_train, exog_of(train), orders)
+    consumed = n_train  # rows of `frame` the ARIMA states have seen (train rows come first)
+    if not frame.index[:n_train].equals(train.index):
+        raise ImitgameError("TEST overlaps or precedes TRAIN: test rows must come after train")
+    out, contexts = [], []
+    for day in tqdm(days, desc="forecast days", dynamic_ncols=True):
+        view = history_view(frame, day)
+        rows = view[view["date"] == day]
+        start = int(np.searchsorted(frame.index, rows.index[0]))
+        model_price, context = forecast_day(game, theta, view, day)
+        pred = {"model": model_price}
+        contexts.append(context)
+        prices = daily_matrix(view[view["date"] < day], PRICE)
+        hours = rows["hour"].to_numpy()
+        pred["naive_day"] = prices.loc[day - pd.Timedelta(days=1)].to_numpy()[hours]
+        pred["naive_week"] = prices.loc[day - pd.Timedelta(days=7)].to_numpy()[hours]
+        if baselines:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                past = view.iloc[consumed:start]
+                past_price = fill_causal(view[PRICE].iloc[:start]).to_numpy()[consumed:start]
+                for model in (arima, arimax):
+                    model.extend(
+                        past_price, exog_of(view.iloc[:start])[consumed:] if len(past) else None
+                    )
+                consumed = start
+                exog_day = exog_of(view)[start : start + len(rows)]
+                pred["arima"] = arima.forecast(len(rows), None)
+                pred["arimax"] = arimax.forecast(len(rows), exog_day)
+        local = rows.index.tz_convert("Europe/Madrid")
+        table = pd.DataFrame({"timestamp": [t.isoformat() for t in local]})
+        table["date"] = day.date().isoformat()
+        table["actual"] = frame.loc[rows.index, PRICE].to_numpy()
+        for name, values in pred.items():
+            table[name] = np.asarray(values, dtype=float)
+        out.append(table)
+    if not out:
+        raise ImitgameError(f"TEST has no full day with {LAGS} days of history before it")
+    table = pd.concat(out, ignore_index=True)
+    # the fitted game's regret where it forecast: exact exploitability of the equilibrium played
+    regret = equilibrium_regret(game, theta.reshape(1, -1), torch.cat(contexts)[None])
+    table.attrs["equilibrium_regret"] = float(regret.mean())
+    if baselines:
+        table.attrs["orders"] = {"arima": arima.order, "arimax": arimax.order}
+    return table
+
+
+def plot(predictions: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = pd.to_datetime(predictions["timestamp"], utc=True)
+    fig, axes = plt.subplots(2, 1, figsize=(14, 7), sharex=True)
+    axes[0].plot(x, predictions["actual"], color="black", linewidth=1.0, label="actual")
+    for name in FORECASTERS:
+        if name in predictions:
+            axes[0].plot(x, predictions[name], linewidth=0.7, label=name)
+            axes[1].plot(x, predictions[name] - predictions["actual"], linewidth=0.6, label=name)
+    axes[0].set_ylabel("price actual (EUR/MWh)")
+    axes[0].legend(ncol=6, fontsize=8)
+    axes[1].axhline(0.0, color="black", linewidth=0.6)
+    axes[1].set_ylabel("forecast − actual")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", required=True, type=Path, help="CSV the game is fitted on")
+    parser.add_argument("--test", required=True, type=Path, help="CSV whose full days are forecast")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "runs/electricity_fits",
+        help="folder of saved fits, keyed by TRAIN's bytes and the settings",
+    )
+    parser.add_argument("--iterations", type=int, default=None, help="override algo.iterations")
+    parser.add_argument("--refit", action="store_true", help="ignore a saved fit")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", module="statsmodels")  # ARIMA start-value/convergence notes
+    try:
+        train = load_energy_csv(args.train)
+        test = load_energy_csv(args.test)
+        game, theta, info = fit_model(args.train, args.cache, args.iterations, args.refit)
+        predictions = forecast_all(game, theta, train, test)
+    except ImitgameError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(args.out / "predictions.csv", index=False)
+    err = {n: float(np.mean((predictions[n] - predictions["actual"]) ** 2)) for n in FORECASTERS}
+    metrics = {
+        "mse": err,
+        "days": int(predictions["date"].nunique()),
+        "equilibrium_regret_test": predictions.attrs["equilibrium_regret"],
+        "orders": predictions.attrs.get("orders"),
+        "fit": info,
+    }
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    torch.save({"theta": theta, "param_names": game.param_names}, args.out / "model.pt")
+    plot(predictions, args.out / "forecast.png")
+    print(json.dumps(metrics["mse"], indent=2), f"days: {metrics['days']}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

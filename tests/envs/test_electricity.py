@@ -1,0 +1,98 @@
+"""The electricity market game: closed forms, and forecasts that never peek at day D."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from envs.electricity import CONTEXT_DIM, ElectricityMarket
+from imitgame.energy import forbidden_columns, load_energy_csv
+from imitgame.simulacral import equilibrium_regret
+from imitgame.testing import check_game
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT / "../shared/data/spain_energy_2015-01_2016-08.csv"
+
+
+@pytest.fixture
+def game():
+    with torch.random.fork_rng():
+        torch.set_default_dtype(torch.float64)
+        try:
+            yield ElectricityMarket(per_hour_slopes=False, synthetic_hours=50)
+        finally:
+            torch.set_default_dtype(torch.float32)
+
+
+def test_equilibrium_is_nash_and_best_response_is_best(game):
+    theta = game.true_params[None]
+    ctx = game.observed_contexts()[None]
+    assert equilibrium_regret(game, theta, ctx).item() < 1e-9
+    eq = game.equilibrium(theta[:, None], ctx)
+    assert bool((eq > 0).all())  # interior: the closed form is exact
+    # P* = (a + b r Σc) / (1 + n b r) with b = d = 1, c = (0, 1, 2)
+    a = game.intercept(theta[:, None], ctx)
+    assert torch.allclose(game.price(eq, theta[:, None], ctx), (a + 0.5 * 3) / 2.5)
+    # a best response beats nearby deviations
+    q = eq + 3.0
+    br = game.best_response(q, theta[:, None], ctx)
+    for shift in (-0.5, 0.5):
+        dev = q.clone()
+        dev[..., 0, :] = br[..., 0, :] + shift
+        mixed = q.clone()
+        mixed[..., 0, :] = br[..., 0, :]
+        u_br = game.payoffs(mixed, theta[:, None], ctx)[..., 0]
+        assert bool((u_br > game.payoffs(dev, theta[:, None], ctx)[..., 0]).all())
+
+
+def test_check_game(game):
+    check_game(game)
+
+
+def test_data_backed_market_builds_contexts():
+    game = ElectricityMarket(
+        data_path=str(SHARED), train_start="2016-01-01", train_end="2016-01-31"
+    )
+    ctx = game.observed_contexts()
+    assert ctx.shape[1] == CONTEXT_DIM
+    assert ctx.shape[0] == game.observed_outcomes().shape[0] == 24 * (31 - 7)
+    assert torch.isfinite(ctx).all()
+
+
+def test_no_peeking_at_day_d(tmp_path):
+    """Changing day D's forbidden columns changes no forecast of day D (model and baselines)."""
+    sys.path.insert(0, str(ROOT))
+    from scripts.forecast_electricity import forecast_all
+
+    frame = load_energy_csv(SHARED)
+    train = frame[(frame["date"] >= "2016-03-01") & (frame["date"] <= "2016-03-31")]
+    test = frame[(frame["date"] >= "2016-04-01") & (frame["date"] <= "2016-04-03")]
+    torch.set_default_dtype(torch.float64)
+    try:
+        game = ElectricityMarket(per_hour_slopes=True, synthetic_hours=10)
+        theta = game.param_low + (game.param_high - game.param_low) * 0.5
+        theta = theta + torch.randn(theta.shape, generator=torch.Generator().manual_seed(1))
+        day = pd.Timestamp("2016-04-02")
+        before = forecast_all(game, theta, train, test, orders=((1, 0, 1),))
+        changed = test.copy()
+        on_day = changed["date"] == day
+        rng = np.random.default_rng(0)
+        for col in forbidden_columns(changed):
+            changed.loc[on_day, col] = changed.loc[on_day, col] * 3.0 + rng.normal(
+                size=on_day.sum()
+            )
+        after = forecast_all(game, theta, train, changed, orders=((1, 0, 1),))
+    finally:
+        torch.set_default_dtype(torch.float32)
+    names = ["model", "arima", "arimax", "naive_day", "naive_week"]
+    d = before["date"] == "2016-04-02"
+    assert d.sum() == 24
+    np.testing.assert_array_equal(before.loc[d, names].to_numpy(), after.loc[d, names].to_numpy())
+    # ... while the actuals did change, and the next day's history-based forecasts see it
+    assert not np.allclose(before.loc[d, "actual"], after.loc[d, "actual"])
+    nxt = before["date"] == "2016-04-03"
+    for name in ("model", "arima", "naive_day"):
+        assert not np.allclose(before.loc[nxt, name], after.loc[nxt, name])

@@ -1,0 +1,113 @@
+"""Simulacral learning (Algorithm 3) in the one GDA trainer: a known market of which only prices
+are observed; θ recovered against the truth, the fitted profile an equilibrium."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from envs.electricity import ElectricityMarket
+from imitgame.errors import ImitgameError
+from imitgame.simulacral import (
+    SimulacralConfig,
+    build_simulacral,
+    fit,
+    score,
+    simulate_observations,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    previous, threads = torch.get_default_dtype(), torch.get_num_threads()
+    torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)  # small tensors: extra threads only add overhead on a busy CPU
+    yield
+    torch.set_default_dtype(previous)
+    torch.set_num_threads(threads)
+
+
+def config(**overrides) -> SimulacralConfig:
+    base = dict(
+        iterations=4000,
+        lr_theta=5.0,
+        lr_profile=1.0,
+        destabilizer="best_response",
+        schedule="cosine",
+        lr_final_fraction=0.001,
+        eval_every=500,
+        tol_exploitability=None,
+        tol_step=None,
+    )
+    base.update(overrides)
+    return SimulacralConfig(**base)
+
+
+def test_prices_only_recover_theta():
+    # hour intercepts, 14 shared slopes, 6 weekday shifts: 44 demand weights, seen only via prices
+    game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=400, synthetic_seed=3)
+    contexts = game.observed_contexts()
+    theta_true = game.true_params[None]
+    prices = simulate_observations(game, theta_true, contexts[None])
+    assert prices.shape == (1, 400, 1)
+    problem = build_simulacral(game, contexts, prices, config())
+    start = score(problem, theta_true)
+    records = fit(problem)
+    result = score(problem, theta_true)
+    assert start.relative_error.item() == pytest.approx(1.0)  # demand weights start at 0
+    assert result.relative_error.item() < 1e-2
+    assert result.equilibrium_mse.item() < 1e-2  # EUR²/MWh², prices have std ≈ 10
+    assert result.exploitability.item() < 1e-4  # the fitted profile is an equilibrium
+    assert result.equilibrium_exploitability.item() < 1e-9
+    assert records[-1].observation_loss.item() < 1e-3 * records[0].observation_loss.item()
+
+
+def test_dual_lambda_rises_with_regret():
+    game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=50)
+    contexts = game.observed_contexts()
+    prices = simulate_observations(game, game.true_params[None], contexts[None])
+    problem = build_simulacral(
+        game, contexts, prices, config(iterations=20, eval_every=10, lambda_update="dual")
+    )
+    fit(problem)
+    assert problem.regret_weight > 1.0
+
+
+def test_bad_input():
+    game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=20)
+    contexts = game.observed_contexts()
+    with pytest.raises(ImitgameError, match="observations"):
+        build_simulacral(game, contexts, torch.zeros(19, 1), config())
+    with pytest.raises(ImitgameError, match="NaN"):
+        build_simulacral(game, contexts, torch.full((20, 1), float("nan")), config())
+    with pytest.raises(ImitgameError, match="lambda_update"):
+        config(lambda_update="sometimes")
+
+
+def test_train_entry_point_synthetic(tmp_path):
+    cmd = [
+        sys.executable,
+        "train.py",
+        "env=electricity",
+        "algo=simulacral",
+        "env.data_path=null",
+        "env.per_hour_slopes=false",
+        "env.synthetic_hours=100",
+        "algo.iterations=30",
+        "algo.eval_every=10",
+        "progress=false",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("results.json", "model.pt", "checkpoint.pt", "convergence.png", "config.yaml"):
+        assert (tmp_path / name).is_file(), name
+    assert list((tmp_path / "tb").iterdir())
+    import json
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["theta_true"] is not None and results["relative_error"] is not None
