@@ -65,6 +65,7 @@ class MarkovConfig(AlgoConfig):
     bc_steps: int = 1000  # behaviour-cloning steps (dataset path)
     bc_lr: float = 0.01
     forward_iterations: int = 1500  # Markov forward solver (no closed-form equilibrium)
+    lr_theta_units: str = "box"  # box: lr_theta is a fraction of Θ's width per step | absolute
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -72,6 +73,10 @@ class MarkovConfig(AlgoConfig):
             raise ImitgameError(f"algo.policy={self.policy!r} is not one of {', '.join(POLICIES)}")
         if self.baseline not in ("batch_mean", "none"):
             raise ImitgameError(f"algo.baseline={self.baseline!r} is not one of batch_mean, none")
+        if self.lr_theta_units not in ("box", "absolute"):
+            raise ImitgameError(
+                f"algo.lr_theta_units={self.lr_theta_units!r} is not one of box, absolute"
+            )
         if self.destabilizer != "learned":
             raise ImitgameError("Markov games need algo.destabilizer=learned (policy networks)")
         for name in ("environments", "eval_environments", "variance_batches"):
@@ -322,7 +327,13 @@ def build_markov_inverse(
             objective, stab, steps=config.eval_steps, lr=config.lr_deviation
         ).clamp(min=0)
 
-    trainer = GDA(objective, config, evaluate=evaluate)
+    gda_config = config
+    if config.lr_theta_units == "box":
+        # scale-free θ steps: Adam moves each entry by about lr, so scale lr by Θ's width
+        width = (game.param_high - game.param_low)[mask].mean().item()
+        gda_config = copy.copy(config)
+        gda_config.lr_theta = config.lr_theta * width
+    trainer = GDA(objective, gda_config, evaluate=evaluate)
     return MarkovInverseProblem(
         game=game,
         config=config,
