@@ -301,6 +301,10 @@ def build_markov_inverse(
             raise ImitgameError("a synthetic Markov run needs true parameters")
         policy, _ = observed_policy(game, theta_true.to(theta_known), config, seed)
     policy = policy.to(device=game.device, dtype=game.dtype)
+    if game.n_discrete_actions is not None and config.estimator == "pathwise":
+        # discrete actions have no pathwise derivative: the score function is the only choice
+        config = copy.copy(config)
+        config.estimator = "score"
     mask = learn_mask(game)
     theta0 = initial_theta(
         game, SimpleNamespace(theta_known=theta_known), config.theta_init, mask

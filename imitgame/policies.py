@@ -133,7 +133,9 @@ class GaussianPolicy(Strategy):
         mean, std = self._dist(obs)
         if self.deterministic:
             return ActionSample(_squash(self.low, self.high, mean))
-        u = mean + std * torch.randn_like(mean)
+        # shocks shared by the leading deviation rows (common random numbers)
+        eps = torch.randn(mean.shape[-4:], device=mean.device, dtype=mean.dtype)
+        u = mean + std * eps
         if not self.reparameterize:
             u = u.detach()
         # the log-prob carries no pathwise gradient through u (score-function use)
@@ -171,7 +173,10 @@ class CategoricalPolicy(Strategy):
     def act(self, obs: Tensor, t: int) -> ActionSample:
         logp = self.logits(obs)
         # Gumbel-max sampling: one batched op, no Python loop
-        gumbel = -torch.log(-torch.log(torch.rand_like(logp).clamp(1e-20, 1.0)))
+        # one draw per (instance, environment, agent), shared by the leading deviation rows:
+        # common random numbers lower the variance of regret (a difference of returns)
+        uniform = torch.rand(logp.shape[-4:], device=logp.device, dtype=logp.dtype)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
         choice = (logp.detach() + gumbel).argmax(-1, keepdim=True)
         return ActionSample(choice.to(logp.dtype), logp.gather(-1, choice).squeeze(-1))
 
