@@ -241,10 +241,21 @@ def trained_best_response(
     fresh.destabilizer = LearnedDeviation(deviation)
     fresh.batch_shape = (k, config.eval_environments)
     fresh.generator = _generator(game, seed)
-    trained = ascent_exploitability(
-        fresh, stabilizer, steps=config.best_response_steps, lr=config.best_response_lr
-    )
-    return trained.clamp(min=0)
+    frozen = copy.deepcopy(stabilizer)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    params = [p for p in deviation.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.best_response_lr, maximize=True)
+    for _ in range(config.best_response_steps):
+        loss = fresh(frozen).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        fresh.destabilizer.project()
+    # score the trained deviation on fresh shocks (a maximum over noisy iterates is biased up)
+    fresh.generator = _generator(game, seed + 1)
+    with torch.no_grad():
+        return fresh(frozen).regret.clamp(min=0)
 
 
 def closed_form_exploitability(
