@@ -84,8 +84,10 @@ def main() -> None:
     policy = game.equilibrium_policy(game.true_params[None]).to(device=device)
     reference = dict_steps_per_second(game, policy, args.seconds)
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"env={args.env} device={label} dtype={args.dtype} horizon={game.horizon} "
-          f"threads={torch.get_num_threads()}")
+    print(
+        f"env={args.env} device={label} dtype={args.dtype} horizon={game.horizon} "
+        f"threads={torch.get_num_threads()}"
+    )
     print(f"PettingZoo dict interface, one env:  {reference:12.0f} env steps/s")
     print(f"{'batch':>8} {'batched steps/s':>16} {'dict steps/s':>14} {'ratio':>10}")
     for batch in [int(b) for b in args.batches.split(",")]:

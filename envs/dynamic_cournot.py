@@ -116,8 +116,11 @@ class DynamicCournot(MarkovGame):
         q = actions[..., 0]
         shape = torch.broadcast_shapes(d_next.shape[:-1], q.shape[:-1])
         return torch.cat(
-            [d_next.expand(*shape, 1), q.expand(*shape, self.n_agents),
-             state[..., -1:].expand(*shape, 1) + 1],
+            [
+                d_next.expand(*shape, 1),
+                q.expand(*shape, self.n_agents),
+                state[..., -1:].expand(*shape, 1) + 1,
+            ],
             dim=-1,
         )
 
@@ -139,8 +142,10 @@ class DynamicCournot(MarkovGame):
         P = torch.zeros(n, m, m, dtype=dt, device=theta.device)
         p = torch.zeros(n, m, dtype=dt, device=theta.device)
         gains, offsets = [], []
-        zero_x, zero_q = torch.zeros(m, dtype=dt, device=theta.device), torch.zeros(n, dtype=dt,
-                                                                                 device=theta.device)
+        zero_x, zero_q = (
+            torch.zeros(m, dtype=dt, device=theta.device),
+            torch.zeros(n, dtype=dt, device=theta.device),
+        )
         for t in reversed(range(self.horizon)):
             Pt, pt = P, p
 
@@ -190,8 +195,9 @@ class DynamicCournot(MarkovGame):
         eye = torch.eye(self.n_agents, dtype=torch.bool, device=theta.device)
         gains, offsets = [], []
         for k in range(theta.shape[0]):  # setup, not a hot path
-            per_agent = [self._lq(theta[k].detach(), eye[i], profile, k) for i in range(
-                self.n_agents)]
+            per_agent = [
+                self._lq(theta[k].detach(), eye[i], profile, k) for i in range(self.n_agents)
+            ]
             gains.append(torch.stack([g[:, i] for i, (g, _) in enumerate(per_agent)], dim=1))
             offsets.append(torch.stack([o[:, i] for i, (_, o) in enumerate(per_agent)], dim=1))
         return LinearFeedback(

@@ -1,6 +1,6 @@
 """A dynamic entry/exit game with logit shocks: discrete actions, a state that matters.
 
-n firms decide every period whether to be active (a_i = 1) or not (a_i = 0). State s = (w, z, t):
+n firms decide every period whether to be active (a_i = 1) or not (a_i = 0). State s = (w, z, t), observed one-hot:
 w_i = last period's activity (incumbency), z ∈ {0, 1} a low/high demand state that follows a
 two-state Markov chain (stays with probability ``demand_persistence``). An active firm earns
 
@@ -32,7 +32,7 @@ PARAMS = ("revenue", "competition", "fixed_cost", "entry_cost")
 
 class TabularLogitPolicy(Strategy):
     """Per-(instance, period, state) choice log-probabilities ``table [K, T, S, n, 2]``; the
-    state index and period are decoded from observations (w, z, t / T)."""
+    period and state are decoded from the one-hot observations (index t · S + s)."""
 
     def __init__(self, table: Tensor, horizon: int) -> None:
         super().__init__()
@@ -40,11 +40,9 @@ class TabularLogitPolicy(Strategy):
         self.horizon = horizon
 
     def logits(self, obs: Tensor) -> Tensor:
-        n = obs.shape[-2]
-        x = obs[..., 0, :]  # [..., K, B, n + 2]
-        index = (x[..., : n + 1].round().long() * (2 ** torch.arange(n + 1, device=obs.device)))
-        index = index.sum(-1)  # [..., K, B]
-        t = (x[..., -1] * self.horizon).round().long().clamp(0, self.horizon - 1)
+        n_states = self.table.shape[2]
+        flat = obs[..., 0, :].argmax(-1)  # [..., K, B]
+        t, index = flat // n_states, flat % n_states
         k = torch.arange(self.table.shape[0], device=obs.device).view(-1, 1)
         return self.table[k, t, index].to(obs.dtype)  # [..., K, B, n, 2]
 
@@ -101,13 +99,16 @@ class EntryGame(MarkovGame):
             horizon=horizon,
             discount=discount,
             state_dim=n_firms + 2,
-            obs_dim=n_firms + 2,
+            obs_dim=horizon * 2 ** (n_firms + 1),
             noise_dim=1,
             n_discrete_actions=2,
         )
         self.learned_params = [name for name in PARAMS if name in learn]
-        self.switch = float(torch.distributions.Normal(0.0, 1.0).icdf(
-            torch.tensor(demand_persistence, dtype=torch.float64)))
+        self.switch = float(
+            torch.distributions.Normal(0.0, 1.0).icdf(
+                torch.tensor(demand_persistence, dtype=torch.float64)
+            )
+        )
 
     # --- dynamics -------------------------------------------------------------------------------
     def initial_state(self, theta: Tensor, noise: Tensor) -> Tensor:
@@ -124,8 +125,11 @@ class EntryGame(MarkovGame):
         w = actions[..., 0]
         shape = torch.broadcast_shapes(z_next.shape, w.shape[:-1])
         return torch.cat(
-            [w.expand(*shape, n), z_next.expand(shape)[..., None],
-             state[..., -1:].expand(*shape, 1) + 1],
+            [
+                w.expand(*shape, n),
+                z_next.expand(shape)[..., None],
+                state[..., -1:].expand(*shape, 1) + 1,
+            ],
             dim=-1,
         )
 
@@ -139,11 +143,15 @@ class EntryGame(MarkovGame):
         return a * profit
 
     def observe(self, state: Tensor) -> Tensor:
-        """(w, z, t / T) for every agent: ``[..., n, n + 2]``."""
-        scale = torch.ones(self.state_dim, dtype=state.dtype, device=state.device)
-        scale[-1] = 1.0 / self.horizon
-        feats = state * scale
-        return feats.unsqueeze(-2).expand(*feats.shape[:-1], self.n_agents, self.state_dim)
+        """One-hot of (period t, state (w, z)) for every agent: ``[..., n, T · 2^(n+1)]`` (a
+        linear policy on it is tabular, so deviations can represent any Markov policy)."""
+        n = self.n_agents
+        bits = state[..., : n + 1].round().long()
+        index = (bits * 2 ** torch.arange(n + 1, device=state.device)).sum(-1)
+        t = state[..., -1].round().long().clamp(0, self.horizon - 1)
+        feats = torch.nn.functional.one_hot(t * 2 ** (n + 1) + index, self.obs_dim)
+        feats = feats.to(state.dtype)
+        return feats.unsqueeze(-2).expand(*feats.shape[:-1], n, self.obs_dim)
 
     # --- closed forms ---------------------------------------------------------------------------
     def _states(self) -> Tensor:
@@ -162,17 +170,23 @@ class EntryGame(MarkovGame):
         n_states = states.shape[0]
         k = theta.shape[0]
         # joint action profiles [A, n] and the next state's index for each (state, profile)
-        profiles = ((torch.arange(2**n, device=self.device)[:, None]
-                     >> torch.arange(n, device=self.device)) & 1).to(self.dtype)
+        profiles = (
+            (torch.arange(2**n, device=self.device)[:, None] >> torch.arange(n, device=self.device))
+            & 1
+        ).to(self.dtype)
         z = states[:, n]
-        p_next_z = torch.stack([1 - self._stay_prob(z), self._stay_prob(z)], -1)  # [S, 2]: z'=z?
         w_index = (profiles * 2 ** torch.arange(n, device=self.device)).sum(-1).long()  # [A]
         full = torch.cat(
-            [states[:, None, :n].expand(n_states, 2**n, n),
-             states[:, None, n:].expand(n_states, 2**n, 1), torch.zeros(n_states, 2**n, 1)], -1
+            [
+                states[:, None, :n].expand(n_states, 2**n, n),
+                states[:, None, n:].expand(n_states, 2**n, 1),
+                torch.zeros(n_states, 2**n, 1),
+            ],
+            -1,
         )  # [S, A, n + 2]
-        r = self.reward(full, profiles[None, :, :, None].expand(n_states, -1, n, 1),
-                        theta[:, None, None, :])  # [K, S, A, n]
+        r = self.reward(
+            full, profiles[None, :, :, None].expand(n_states, -1, n, 1), theta[:, None, None, :]
+        )  # [K, S, A, n]
         value = torch.zeros(k, n_states, n, dtype=self.dtype, device=self.device)
         tables = []
         for t in reversed(range(self.horizon)):
@@ -221,6 +235,8 @@ class EntryGame(MarkovGame):
         if not isinstance(profile, TabularLogitPolicy):
             return None
         eye = torch.eye(self.n_agents, dtype=torch.bool, device=self.device)
-        parts = [self._solve(theta.detach(), eye[i], profile.table)[..., i, :]
-                 for i in range(self.n_agents)]
+        parts = [
+            self._solve(theta.detach(), eye[i], profile.table)[..., i, :]
+            for i in range(self.n_agents)
+        ]
         return TabularLogitPolicy(torch.stack(parts, dim=-2), self.horizon)

@@ -102,7 +102,9 @@ class FishWar(MarkovGame):
 
     def transition(self, state: Tensor, actions: Tensor, theta: Tensor, noise: Tensor) -> Tensor:
         alpha = theta[..., 0]
-        x_next = torch.exp(self.shock_std * noise[..., 0]) * self._remaining(state, actions) ** alpha
+        x_next = (
+            torch.exp(self.shock_std * noise[..., 0]) * self._remaining(state, actions) ** alpha
+        )
         return torch.stack([x_next, state[..., 1].expand_as(x_next) + 1], dim=-1)
 
     def reward(self, state: Tensor, actions: Tensor, theta: Tensor) -> Tensor:
@@ -139,5 +141,6 @@ class FishWar(MarkovGame):
         others = k.sum(-1, keepdim=True) - k
         ab = (theta[..., 0] * theta[..., 1])[:, None]
         br = (1 - others) * (1 - ab)
-        return ConstantFraction(torch.minimum(torch.maximum(br, self.action_low[:, 0]),
-                                              self.action_high[:, 0]))
+        return ConstantFraction(
+            torch.minimum(torch.maximum(br, self.action_low[:, 0]), self.action_high[:, 0])
+        )

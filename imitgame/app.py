@@ -82,7 +82,7 @@ def build_game(env_cfg: DictConfig) -> MarkovGame:
 
 
 def true_params(game: MarkovGame, data: DataConfig, generator: torch.Generator) -> torch.Tensor:
-    """Synthetic truth ``[K, p]``: the env's ``true_params``, learned entries spread per instance."""
+    """Synthetic truth ``[K, p]``: the env's ``true_params``, learned entries spread out."""
     if game.true_params is None:
         raise ImitgameError(f"{type(game).__name__} has no true_params to simulate data from")
     k = data.instances
@@ -256,9 +256,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     if not static:
         closed = result.exploitability_closed_form
-        results["exploitability_best_response"] = float(
-            result.exploitability_best_response.mean()
-        )
+        results["exploitability_best_response"] = float(result.exploitability_best_response.mean())
         results["exploitability_closed_form"] = None if closed is None else float(closed.mean())
         results.update(result.extras)
     write_json(run_dir / "results.json", results)

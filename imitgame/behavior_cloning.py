@@ -128,12 +128,19 @@ def fit_behavior_policy(
     scale = getattr(game, "obs_scale", 1.0)
     n = game.n_agents
     if game.n_discrete_actions is not None:
-        policy = CategoricalPolicy(n_instances, n, game.obs_dim, game.n_discrete_actions,
-                                   hidden, scale)
+        policy = CategoricalPolicy(
+            n_instances, n, game.obs_dim, game.n_discrete_actions, hidden, scale
+        )
     else:
         policy = DeterministicPolicy(
-            n_instances, n, game.obs_dim, game.action_dim, game.action_low, game.action_high,
-            hidden, scale,
+            n_instances,
+            n,
+            game.obs_dim,
+            game.action_dim,
+            game.action_low,
+            game.action_high,
+            hidden,
+            scale,
         )
     policy = policy.to(device=device, dtype=dtype)
     width = game.action_high - game.action_low

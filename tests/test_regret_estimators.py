@@ -47,8 +47,13 @@ def test_score_function_baseline_keeps_the_mean_and_lowers_variance() -> None:
         for seed in range(6):
             torch.manual_seed(seed)
             est = estimate_regret(
-                game, theta, game.equilibrium_policy(theta), policy, batch_shape=(1, 256),
-                generator=torch.Generator().manual_seed(seed), estimator="score",
+                game,
+                theta,
+                game.equilibrium_policy(theta),
+                policy,
+                batch_shape=(1, 256),
+                generator=torch.Generator().manual_seed(seed),
+                estimator="score",
                 baseline=baseline,
             )
             (g,) = torch.autograd.grad(est.surrogate, [policy.net.biases[0]])
