@@ -1,8 +1,9 @@
 """A dynamic entry/exit game with logit shocks: discrete actions, a state that matters.
 
-n firms decide every period whether to be active (a_i = 1) or not (a_i = 0). State s = (w, z, t), observed one-hot:
-w_i = last period's activity (incumbency), z ∈ {0, 1} a low/high demand state that follows a
-two-state Markov chain (stays with probability ``demand_persistence``). An active firm earns
+n firms decide every period whether to be active (a_i = 1) or not (a_i = 0). State s = (w, z, t),
+observed one-hot: w_i = last period's activity (incumbency), z ∈ {0, 1} a low/high demand state
+that follows a two-state Markov chain (stays with probability ``demand_persistence``). An active
+firm earns
 
     r_i = R (1 + z) − competition · Σ_{j≠i} a_j − fixed_cost − entry_cost · (1 − w_i),
 
