@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from envs.fish_war import FishWar
 from imitgame.behavior_cloning import save_trajectories
@@ -50,6 +51,7 @@ def test_fish_war_run_writes_results(tmp_path) -> None:
     assert list((tmp_path / "run" / "tb").iterdir())
 
 
+@pytest.mark.slow
 def test_trajectory_file_and_malformed_file(tmp_path) -> None:
     game = FishWar(horizon=4).double()
     theta = game.true_params[None]

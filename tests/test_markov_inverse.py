@@ -1,6 +1,7 @@
 """Inverse multiagent RL on Markov games (Algorithm 2): recovery, both observed-behaviour paths,
 the Markov forward solver."""
 
+import pytest
 import torch
 
 from envs.fish_war import FishWar
@@ -57,6 +58,7 @@ def test_fish_war_alpha_recovered_from_a_queryable_policy() -> None:
     assert "metrics/theta_grad_variance" in diag and "loss/deviation" in diag
 
 
+@pytest.mark.slow
 def test_fish_war_alpha_recovered_from_trajectories_by_behavior_cloning(tmp_path) -> None:
     torch.manual_seed(0)
     game = FishWar(horizon=6).double()
@@ -83,6 +85,7 @@ def test_fish_war_alpha_recovered_from_trajectories_by_behavior_cloning(tmp_path
     assert result.extras["behavior_cloning_loss"] == problem.bc_loss
 
 
+@pytest.mark.slow
 def test_markov_forward_solver_finds_the_fish_war_mpe() -> None:
     torch.manual_seed(0)
     game = FishWar(horizon=4, shock_std=0.0).double()
