@@ -101,7 +101,7 @@ class EntryGame(MarkovGame):
             discount=discount,
             state_dim=n_firms + 2,
             obs_dim=horizon * 2 ** (n_firms + 1),
-            noise_dim=1,
+            noise_dim=n_firms + 1,
             n_discrete_actions=2,
         )
         self.learned_params = [name for name in PARAMS if name in learn]
@@ -114,8 +114,10 @@ class EntryGame(MarkovGame):
     # --- dynamics -------------------------------------------------------------------------------
     def initial_state(self, theta: Tensor, noise: Tensor) -> Tensor:
         shape = torch.broadcast_shapes(theta.shape[:-1], noise.shape[:-1])
-        z = (noise[..., 0] > 0).to(noise.dtype).expand(shape)
-        w = torch.zeros(*shape, self.n_agents, dtype=noise.dtype, device=noise.device)
+        noise = noise.expand(*shape, self.noise_dim)
+        z = (noise[..., 0] > 0).to(noise.dtype)
+        # incumbency drawn at random, so entrants and incumbents are both observed in every state
+        w = (noise[..., 1:] > 0).to(noise.dtype)
         return torch.cat([w, z[..., None], torch.zeros_like(z)[..., None]], dim=-1)
 
     def transition(self, state: Tensor, actions: Tensor, theta: Tensor, noise: Tensor) -> Tensor:
