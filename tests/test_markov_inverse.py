@@ -105,3 +105,18 @@ def test_markov_forward_solver_finds_the_fish_war_mpe() -> None:
     k = game.mpe_fraction(theta)
     assert (fraction - k).abs().max() < 0.1 * k
     assert exploit.item() < 0.01
+
+
+@pytest.mark.slow
+def test_entry_game_recovered_by_the_score_function_path() -> None:
+    from envs.entry_game import EntryGame
+
+    torch.manual_seed(0)
+    game = EntryGame().double()
+    theta = game.true_params[None].clone()
+    config = _config(iterations=300, environments=512, best_response_steps=100)
+    problem = build_markov_inverse(game, config, theta_true=theta, theta_known=theta)
+    assert problem.objective.estimator == "score"  # chosen for discrete actions
+    _, result = _run(problem)
+    assert result.relative_error.item() < 0.05
+    assert result.exploitability_closed_form.item() < 0.05
