@@ -124,6 +124,7 @@ class MarkovInverseProblem:
     observed: Strategy
     seed: int
     bc_loss: float | None = None
+    forward_exploitability: float | None = None
     identifiability: Any = None
 
     def diagnostics(self) -> dict[str, float]:
@@ -170,11 +171,12 @@ def _generator(game: MarkovGame, seed: int) -> torch.Generator:
 def observed_policy(
     game: MarkovGame, theta: Tensor, config: MarkovConfig, seed: int
 ) -> tuple[Strategy, float | None]:
-    """The queryable equilibrium policy under ``theta [K, p]``: closed form or forward solver."""
+    """The queryable equilibrium policy under ``theta [K, p]``: closed form or forward solver
+    (then also the forward solution's exploitability by a separately trained best response)."""
     if hasattr(game, "equilibrium_policy"):
         return game.equilibrium_policy(theta), None
-    policy, _ = solve_markov_equilibrium(game, theta, config, seed=seed)
-    return policy, None
+    policy, exploit = solve_markov_equilibrium(game, theta, config, seed=seed)
+    return policy, float(exploit.mean())
 
 
 def solve_markov_equilibrium(
@@ -305,7 +307,7 @@ def build_markov_inverse(
     """
     theta_known = theta_known.to(device=game.device, dtype=game.dtype)
     k = theta_known.shape[0]
-    bc_loss = None
+    bc_loss, forward_exploitability = None, None
     if dataset is not None:
         data = load_trajectories(dataset, game)
         if data.theta_true is not None and theta_true is None:
@@ -316,7 +318,9 @@ def build_markov_inverse(
     else:
         if theta_true is None:
             raise ImitgameError("a synthetic Markov run needs true parameters")
-        policy, _ = observed_policy(game, theta_true.to(theta_known), config, seed)
+        policy, forward_exploitability = observed_policy(
+            game, theta_true.to(theta_known), config, seed
+        )
     policy = policy.to(device=game.device, dtype=game.dtype)
     if game.n_discrete_actions is not None and config.estimator == "pathwise":
         # discrete actions have no pathwise derivative: the score function is the only choice
@@ -363,6 +367,7 @@ def build_markov_inverse(
         observed=policy,
         seed=seed,
         bc_loss=bc_loss,
+        forward_exploitability=forward_exploitability,
     )
 
 
@@ -382,6 +387,8 @@ def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
     extras: dict[str, Any] = {}
     if problem.bc_loss is not None:
         extras["behavior_cloning_loss"] = problem.bc_loss
+    if problem.forward_exploitability is not None:
+        extras["forward_solver_exploitability"] = problem.forward_exploitability
     return MarkovResult(
         theta_hat=theta_hat,
         exploitability=closed if closed is not None else learned,
