@@ -159,7 +159,7 @@ class DynamicCournot(MarkovGame):
             if base is not None:
                 kb, ob = base.gain[k, t], base.offset[k, t]
             else:
-                kb, ob = torch.zeros(n, m, dtype=dt), torch.zeros(n, dtype=dt)
+                kb, ob = theta.new_zeros(n, m), theta.new_zeros(n)
 
             def foc(x: Tensor, q: Tensor, kb=kb, ob=ob) -> Tensor:
                 own = torch.diagonal(jacrev(q_value, argnums=1)(x, q))

@@ -183,7 +183,7 @@ class EntryGame(MarkovGame):
             [
                 states[:, None, :n].expand(n_states, 2**n, n),
                 states[:, None, n:].expand(n_states, 2**n, 1),
-                torch.zeros(n_states, 2**n, 1),
+                states.new_zeros(n_states, 2**n, 1),
             ],
             -1,
         )  # [S, A, n + 2]
@@ -198,7 +198,7 @@ class EntryGame(MarkovGame):
             flip = w_index[None, :] + (2**n) * (1 - z.long())[:, None]
             cont = self.persistence * value[:, same] + (1 - self.persistence) * value[:, flip]
             q_joint = r + beta * cont  # [K, S, A, n]
-            logp = torch.full((k, n_states, n, 2), -0.6931471805599453, dtype=self.dtype)
+            logp = states.new_full((k, n_states, n, 2), -0.6931471805599453)
             if base is not None:
                 logp = torch.where(responders[:, None], logp, base[:, t])
             for it in range(300 if int(responders.sum()) > 1 else 1):
@@ -225,9 +225,6 @@ class EntryGame(MarkovGame):
             probs = logp.exp()
             value = (probs * (q - tau * logp)).sum(-1)  # soft value [K, S, n]
         return torch.stack(tables[::-1], dim=1)
-
-    def _stay_prob(self, z: Tensor) -> Tensor:
-        return torch.full_like(z, self.persistence)
 
     def equilibrium_policy(self, theta: Tensor) -> Strategy:
         everyone = torch.ones(self.n_agents, dtype=torch.bool, device=self.device)

@@ -92,7 +92,8 @@ def true_params(game: MarkovGame, data: DataConfig, generator: torch.Generator) 
         u = torch.rand(theta.shape, generator=generator, dtype=theta.dtype) * 2 - 1
         spread = theta * (1 + data.param_spread * u)
         theta = torch.where(learn, spread, theta)
-        theta = game.cpu().project_params(theta)
+        low, high = game.param_low.detach().cpu(), game.param_high.detach().cpu()
+        theta = torch.maximum(torch.minimum(theta, high), low)  # Θ, without moving the game
     return theta
 
 

@@ -200,7 +200,7 @@ def solve_markov_equilibrium(
         )
         estimator = config.estimator
     profile = profile.to(device=game.device, dtype=game.dtype)
-    no_theta = torch.zeros(game.param_dim, dtype=torch.bool)
+    no_theta = torch.zeros(game.param_dim, dtype=torch.bool, device=game.device)
     stabilizer = Stabilizer(theta, no_theta, game.param_low, game.param_high, profile)
     fresh = copy.deepcopy(config)
     fresh.policy = "categorical" if game.n_discrete_actions is not None else "deterministic"
