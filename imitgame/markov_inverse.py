@@ -58,7 +58,7 @@ class MarkovConfig(AlgoConfig):
         "residual"  # deviation policies: residual | deterministic | gaussian | categorical
     )
     hidden: list[int] = field(default_factory=lambda: [32, 32])
-    baseline: str = "batch_mean"  # score-function baseline: batch_mean | none
+    baseline: str = "batch_mean"  # score-function baseline: batch_mean | fitted | none
     eval_steps: int = 20  # warm ascent steps of the running exploitability estimate
     eval_environments: int = 2048  # episodes per instance of the final evaluation
     best_response_steps: int = 400  # steps of the separately trained best response
@@ -73,8 +73,10 @@ class MarkovConfig(AlgoConfig):
         super().__post_init__()
         if self.policy not in POLICIES:
             raise ImitgameError(f"algo.policy={self.policy!r} is not one of {', '.join(POLICIES)}")
-        if self.baseline not in ("batch_mean", "none"):
-            raise ImitgameError(f"algo.baseline={self.baseline!r} is not one of batch_mean, none")
+        if self.baseline not in ("batch_mean", "fitted", "none"):
+            raise ImitgameError(
+                f"algo.baseline={self.baseline!r} is not one of batch_mean, fitted, none"
+            )
         if self.lr_theta_units not in ("box", "absolute"):
             raise ImitgameError(
                 f"algo.lr_theta_units={self.lr_theta_units!r} is not one of box, absolute"
