@@ -24,6 +24,12 @@ from imitgame.errors import DivergenceError, ImitgameError
 from imitgame.forward import solve_static_equilibrium
 from imitgame.games import MarkovGame, StaticGame
 from imitgame.inverse import build_inverse, score
+from imitgame.markov_inverse import (
+    MarkovConfig,
+    MarkovInverseProblem,
+    build_markov_inverse,
+    score_markov,
+)
 from imitgame.tracking import RunTracker, as_list, write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -74,19 +80,28 @@ def build_game(env_cfg: DictConfig) -> MarkovGame:
     return cls(**kwargs)
 
 
-def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay:
-    if data.source == "file":
-        return load_observed(hydra.utils.to_absolute_path(str(data.path)), game)
+def true_params(game: MarkovGame, data: DataConfig, generator: torch.Generator) -> torch.Tensor:
+    """Synthetic truth ``[K, p]``: the env's ``true_params``, learned entries spread out."""
     if game.true_params is None:
         raise ImitgameError(f"{type(game).__name__} has no true_params to simulate data from")
-    generator = torch.Generator().manual_seed(seed)  # on the CPU: same data on every device
     k = data.instances
-    theta = game.true_params.detach().expand(k, game.param_dim).clone()
+    # drawn on the CPU so that the data are the same on every device
+    theta = game.true_params.detach().cpu().expand(k, game.param_dim).clone()
     if data.param_spread > 0:
         learn = torch.tensor([n in game.learned_params for n in game.param_names])
         u = torch.rand(theta.shape, generator=generator, dtype=theta.dtype) * 2 - 1
-        spread = theta * (1 + data.param_spread * u.to(theta.device))
-        theta = game.project_params(torch.where(learn.to(theta.device), spread, theta))
+        spread = theta * (1 + data.param_spread * u)
+        theta = torch.where(learn, spread, theta)
+        low, high = game.param_low.detach().cpu(), game.param_high.detach().cpu()
+        theta = torch.maximum(torch.minimum(theta, high), low)  # Θ, without moving the game
+    return theta.to(game.device)
+
+
+def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay:
+    if data.source == "file":
+        return load_observed(hydra.utils.to_absolute_path(str(data.path)), game)
+    generator = torch.Generator().manual_seed(seed)
+    theta = true_params(game, data, generator)
     return simulate_observed(
         game,
         theta,
@@ -94,6 +109,24 @@ def make_observed(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay
         generator=generator,
         solver=lambda g, th, st: solve_static_equilibrium(g, th, st)[0],
     )
+
+
+def build_markov(
+    game: MarkovGame, algo: MarkovConfig, data: DataConfig, seed: int
+) -> MarkovInverseProblem:
+    """A Markov game's inverse problem: a queryable equilibrium policy, or a trajectory file."""
+    if data.source == "file":
+        known = game.true_params
+        if known is None:
+            raise ImitgameError(f"{type(game).__name__} has no configured parameters")
+        theta_known = known.detach().expand(data.instances, game.param_dim).clone()
+        dataset = hydra.utils.to_absolute_path(str(data.path))
+        return build_markov_inverse(
+            game, algo, theta_true=None, theta_known=theta_known, dataset=dataset, seed=seed
+        )
+    theta = true_params(game, data, torch.Generator().manual_seed(seed))
+    theta = theta.to(device=game.device, dtype=game.dtype)
+    return build_markov_inverse(game, algo, theta_true=theta, theta_known=theta, seed=seed)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -116,24 +149,26 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ImitgameError(f"bad value for seed: {cfg.get('seed')!r} is not an int")
     device = resolve_device(str(cfg.device))
     dtype = resolve_dtype(str(cfg.dtype))
-    algo = typed(AlgoConfig, cfg.algo, "algo")
     data = typed(DataConfig, cfg.data, "data")
     torch.manual_seed(cfg.seed)
 
     with _default_dtype(dtype):
         game = build_game(cfg.env)
-    if not isinstance(game, StaticGame):
-        raise ImitgameError(
-            f"{type(game).__name__} is a Markov game: this entry point's inverse solver is for "
-            "one-shot games so far"
+    static = isinstance(game, StaticGame)
+    algo = typed(AlgoConfig if static else MarkovConfig, cfg.algo, "algo")
+    if static:
+        observed = (
+            make_observed(game, data, cfg.seed).to(device, dtype).validate(game.to(device, dtype))
         )
-    observed = (
-        make_observed(game, data, cfg.seed).to(device, dtype).validate(game.to(device, dtype))
-    )
-    game = game.to(device=device, dtype=dtype)
-    problem = build_inverse(game, observed, algo)
+        game = game.to(device=device, dtype=dtype)
+        problem = build_inverse(game, observed, algo)
+        theta_true = observed.theta_true
+    else:
+        game = game.to(device=device, dtype=dtype)
+        problem = build_markov(game, algo, data, cfg.seed)
+        theta_true = problem.theta_true
     trainer = problem.trainer
-    k = observed.n_instances
+    k = trainer.stabilizer.n_instances
 
     elapsed_before = 0.0
     history = None
@@ -141,13 +176,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         state = checkpoint.load(run_dir / CHECKPOINT, device)
         trainer.load_state_dict(state["trainer"])
         torch.set_rng_state(state["rng"])
+        if state.get("rollout_rng") is not None and trainer.objective.generator is not None:
+            trainer.objective.generator.set_state(state["rollout_rng"])
         elapsed_before = float(state["wall_seconds"])
         history = state["history"]
     tracker = RunTracker(
         run_dir,
         game.param_names,
         problem.learn_index,
-        observed.theta_true,
+        theta_true,
         purge_step=trainer.step_count if resumed else None,
         history=history,
     )
@@ -161,6 +198,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             {
                 "trainer": trainer.state_dict(),
                 "rng": torch.get_rng_state(),
+                "rollout_rng": None
+                if trainer.objective.generator is None
+                else trainer.objective.generator.get_state(),
                 "history": tracker.history,
                 "wall_seconds": elapsed_before + time.perf_counter() - started,
             },
@@ -175,6 +215,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         for record in trainer.iterate(progress=bool(cfg.progress)):
             tracker.log(record)
+            if not static:
+                for key, value in problem.diagnostics().items():
+                    tracker.writer.add_scalar(key, value, record.step)
             if record.step - last_saved >= algo.checkpoint_every:
                 save()
                 last_saved = record.step
@@ -194,26 +237,38 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     save()
     tracker.close()
 
-    result = score(problem)
+    result = score(problem) if static else score_markov(problem)
     rel = result.relative_error
     wall = elapsed_before + time.perf_counter() - started
+    if static:
+        exact = game.has_best_response
+        identified = bool(result.identified.all())
+        rank = as_list(problem.identifiability.rank)
+    else:
+        exact = result.exploitability_closed_form is not None
+        identified, rank = None, None  # no first-order rank test for Markov games
     results = {
         "env": _choice("env"),
         "param_names": game.param_names,
         "learned_params": [game.param_names[i] for i in problem.learn_index.tolist()],
         "theta_hat": as_list(result.theta_hat),
-        "theta_true": as_list(observed.theta_true),
+        "theta_true": as_list(theta_true),
         "exploitability": float(result.exploitability.mean()),
-        "exploitability_exact": game.has_best_response,
+        "exploitability_exact": exact,
         "relative_error": None if rel is None else float(rel.mean()),
         "max_relative_error": None if rel is None else float(rel.max()),
-        "identified": bool(result.identified.all()),
-        "identifiability_rank": as_list(problem.identifiability.rank),
+        "identified": identified,
+        "identifiability_rank": rank,
         "instances": k,
         "iterations": trainer.step_count,
         "converged_instances": int(result.converged.sum()),
         "wall_seconds": wall,
     }
+    if not static:
+        closed = result.exploitability_closed_form
+        results["exploitability_best_response"] = float(result.exploitability_best_response.mean())
+        results["exploitability_closed_form"] = None if closed is None else float(closed.mean())
+        results.update(result.extras)
     write_json(run_dir / "results.json", results)
     tracker.figure(run_dir / "convergence.png")
     print_summary(results, run_dir)
@@ -240,7 +295,12 @@ def print_summary(results: dict[str, Any], run_dir: Path) -> None:
         lines.append(f"  relative error  {results['relative_error']:.3e} (mean over instances)")
     kind = "exact" if results["exploitability_exact"] else "ascent lower bound"
     lines.append(f"  exploitability  {results['exploitability']:.3e} ({kind})")
-    if not results["identified"]:
+    if "exploitability_best_response" in results:
+        lines.append(
+            f"  exploitability  {results['exploitability_best_response']:.3e} "
+            "(separately trained best response)"
+        )
+    if results["identified"] is False:
         lines.append(
             "  note: θ is not identified by these observations (rank "
             f"{results['identifiability_rank']}); θ̂ is an inverse equilibrium, "

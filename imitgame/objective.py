@@ -13,7 +13,7 @@ from torch import Tensor
 
 from imitgame.destabilizer import Destabilizer
 from imitgame.games import MarkovGame
-from imitgame.regret import Estimator, estimate_regret
+from imitgame.regret import Baseline, Estimator, estimate_regret
 from imitgame.stabilizer import Stabilizer
 
 
@@ -46,6 +46,8 @@ class MinMaxObjective:
         state0: Tensor | None = None,
         estimator: Estimator = "pathwise",
         regret_weight: float = 1.0,
+        baseline: Baseline = "batch_mean",
+        entropy_weight: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         self.game = game
@@ -54,6 +56,8 @@ class MinMaxObjective:
         self.batch_shape = tuple(batch_shape)
         self.state0 = state0
         self.estimator = estimator
+        self.baseline = baseline
+        self.entropy_weight = entropy_weight
         self.regret_weight = regret_weight
         self.generator = generator
 
@@ -68,6 +72,8 @@ class MinMaxObjective:
             state0=self.state0,
             generator=self.generator,
             estimator=self.estimator,
+            baseline=self.baseline,
+            entropy_weight=self.entropy_weight,
         )
         obs_loss = stab.observation_loss()
         value = self.regret_weight * estimate.regret

@@ -9,8 +9,15 @@ Gradient estimators:
 
 * ``pathwise`` — differentiate the returns through rewards, actions and transitions
   (reparameterised actions through a differentiable game);
-* ``score`` — REINFORCE: Σ_t ∇log π(a_t|o_t) (G_t − b) with a batch-mean baseline b, plus the
+* ``score`` — REINFORCE: Σ_t ∇log π(a_t|o_t) (G_t − b) with a baseline b, plus the
   pathwise derivative of rewards w.r.t. θ (for discrete actions or non-differentiable transitions).
+  ``baseline="batch_mean"`` uses the leave-one-out mean of G_t over the other B − 1 environments
+  (unbiased: b does not depend on the environment's own action); ``"fitted"`` a learned linear
+  value baseline b(o_t) = [1, o_t]·w, cross-fitted: w is fitted by ridge least squares on the other
+  half of the environments (unbiased for the same reason); ``"none"`` uses b = 0.
+
+``entropy_weight`` τ > 0 scores the entropy-regularised game r̃_i = r_i − τ log π_i(a_i|o_i) (the
+logit / quantal-response equilibrium of dynamic discrete choice), which needs log-probabilities.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from imitgame.rollout import rollout, sample_episode_noise
 from imitgame.strategies import ActionSample, Strategy
 
 Estimator = Literal["pathwise", "score"]
+Baseline = Literal["batch_mean", "fitted", "none"]
 
 
 @dataclass
@@ -78,6 +86,8 @@ def estimate_regret(
     state0: Tensor | None = None,
     generator: torch.Generator | None = None,
     estimator: Estimator = "pathwise",
+    baseline: Baseline = "batch_mean",
+    entropy_weight: float = 0.0,
 ) -> RegretEstimate:
     """Estimate ψ(π, ρ; θ) for K instances at once.
 
@@ -100,7 +110,13 @@ def estimate_regret(
         state0=state0,
         batch_shape=(n_rows, k, b),
     )
-    returns = traj.returns  # [D, K, B, n]
+    rewards = traj.rewards
+    if entropy_weight:
+        if traj.log_probs is None:
+            raise ValueError("entropy_weight > 0 needs stochastic strategies with log-probs")
+        rewards = rewards - entropy_weight * traj.log_probs
+    discounted = traj.discounts * rewards  # [T, D, K, B, n]
+    returns = discounted.sum(0)  # [D, K, B, n]
     deviating = torch.diagonal(returns[:n], dim1=0, dim2=-1)  # [K, B, n]
     gains = (deviating - returns[n]).mean(1)  # [K, n]
     regret = gains.sum(-1)
@@ -110,11 +126,39 @@ def estimate_regret(
         weight = torch.cat(
             [torch.eye(n, device=returns.device), -torch.ones(1, n, device=returns.device)]
         ).to(returns.dtype)
-        to_go = traj.rewards_to_go.detach()  # [T, D, K, B, n]
-        advantage = to_go - to_go.mean(dim=3, keepdim=True)
+        to_go = discounted.detach().flip(0).cumsum(0).flip(0)  # [T, D, K, B, n]
+        if baseline == "batch_mean" and b > 1:
+            loo = (to_go.sum(dim=3, keepdim=True) - to_go) / (b - 1)
+            advantage = to_go - loo
+        elif baseline == "fitted" and b > 3:
+            advantage = to_go - _cross_fitted_baseline(traj.observations.detach(), to_go)
+        elif baseline in ("batch_mean", "fitted", "none"):
+            advantage = to_go
+        else:
+            raise ValueError(f"unknown baseline {baseline!r}")
         signed = (advantage * weight.view(1, n_rows, 1, 1, n)).sum(-1)  # [T, D, K, B]
         joint_log_prob = traj.log_probs.sum(-1)  # [T, D, K, B]
         surrogate = surrogate + (signed * joint_log_prob).mean(3).sum()
     elif estimator not in ("pathwise", "score"):
         raise ValueError(f"unknown gradient estimator {estimator!r}")
     return RegretEstimate(regret=regret, gains=gains, surrogate=surrogate)
+
+
+def _cross_fitted_baseline(obs: Tensor, to_go: Tensor, ridge: float = 1e-3) -> Tensor:
+    """Linear value baseline ``[T, D, K, B, n]`` from observations ``[T, D, K, B, n, f]``.
+
+    For each (t, row, instance, agent), w minimises Σ_j (G_j − [1, o_j]·w)² + ridge·‖w‖² over one
+    half of the B environments and predicts the other half (and vice versa).
+    """
+    feats = torch.cat([torch.ones_like(obs[..., :1]), obs], dim=-1)
+    feats = feats.movedim(3, -2)  # [T, D, K, n, B, f]
+    target = to_go.movedim(3, -1).unsqueeze(-1)  # [T, D, K, n, B, 1]
+    b = feats.shape[-2]
+    halves = torch.arange(b, device=obs.device) % 2 == 0
+    eye = ridge * torch.eye(feats.shape[-1], device=obs.device, dtype=obs.dtype)
+    pred = torch.empty_like(target)
+    for fit, use in ((halves, ~halves), (~halves, halves)):
+        x, y = feats[..., fit, :], target[..., fit, :]
+        w = torch.linalg.solve(x.transpose(-1, -2) @ x + eye, x.transpose(-1, -2) @ y)
+        pred[..., use, :] = feats[..., use, :] @ w
+    return pred.squeeze(-1).movedim(-1, 3)

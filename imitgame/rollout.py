@@ -104,3 +104,34 @@ def rollout(
         rewards=torch.stack(rewards),
         discount=game.discount,
     )
+
+
+def sample_trajectories(
+    game: MarkovGame,
+    theta: Tensor,
+    strategy: Strategy,
+    batch_shape: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+    state0: Tensor | None = None,
+) -> Trajectory:
+    """Sample ``batch_shape`` episodes (e.g. ``(K, B)``) of a joint ``strategy`` under
+    ``theta [K, p]`` (or any shape broadcasting to ``[*batch_shape, p]``).
+
+    Shocks come from ``generator``; a stochastic strategy draws its actions from torch's global
+    generator (seed it with ``torch.manual_seed``). Everything lives on the game's device.
+    """
+    batch_shape = tuple(batch_shape)
+    theta = theta.to(device=game.device, dtype=game.dtype)
+    if theta.dim() == 2 and len(batch_shape) == 2:
+        theta = theta.view(theta.shape[0], 1, theta.shape[-1])
+    initial_noise, step_noise = sample_episode_noise(game, batch_shape, generator)
+    return rollout(
+        game,
+        theta,
+        strategy,
+        initial_noise=initial_noise,
+        step_noise=step_noise,
+        state0=state0,
+        batch_shape=batch_shape,
+    )
