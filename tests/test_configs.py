@@ -6,7 +6,7 @@ import pytest
 
 from imitgame.app import build_game
 from imitgame.config import AlgoConfig, DataConfig, typed
-from imitgame.games import MarkovGame
+from imitgame.games import MarkovGame, StaticGame
 from tests.conftest import compose_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -22,11 +22,18 @@ def test_env_composes_and_builds(env):
     assert isinstance(build_game(cfg.env), MarkovGame)
 
 
+def algo_schema(algo: str) -> type:
+    """The schema each algo preset is typed with (by the problem it belongs to)."""
+    from imitgame.markov_inverse import MarkovConfig
+    from imitgame.simulacral import SimulacralConfig
+
+    return {"sgda": MarkovConfig, "simulacral": SimulacralConfig}.get(algo, AlgoConfig)
+
+
 @pytest.mark.parametrize("algo", options("algo"))
 def test_algo_composes_and_validates(algo):
-    env = "cournot"
-    cfg = compose_config(f"env={env}", f"algo={algo}")
-    assert typed(AlgoConfig, cfg.algo, "algo").iterations >= 1
+    cfg = compose_config("env=cournot", f"algo={algo}")
+    assert typed(algo_schema(algo), cfg.algo, "algo").iterations >= 1
 
 
 @pytest.mark.parametrize("data", options("data"))
@@ -49,6 +56,12 @@ def test_every_yaml_field_has_a_comment():
 def test_tuning_presets_belong_to_a_game_and_validate(name):
     assert name in options("env"), f"tuning/{name}.yaml has no configs/env/{name}.yaml"
     cfg = compose_config(f"env={name}")
-    typed(AlgoConfig, cfg.algo, "algo")
+    if cfg.algo.get("problem") == "simulacral":
+        schema = algo_schema("simulacral")
+    elif isinstance(build_game(cfg.env), StaticGame):
+        schema = AlgoConfig
+    else:
+        schema = algo_schema("sgda")
+    typed(schema, cfg.algo, "algo")
     tuned = compose_config(f"env={name}", "algo.lr_theta=0.123")
     assert tuned.algo.lr_theta == 0.123  # the command line wins over the preset
