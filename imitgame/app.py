@@ -147,6 +147,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     if not isinstance(cfg.get("seed"), int):
         raise ImitgameError(f"bad value for seed: {cfg.get('seed')!r} is not an int")
+    threads = cfg.get("threads")
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ImitgameError(f"bad value for threads: {threads!r} is not a positive int")
+        torch.set_num_threads(threads)
     device = resolve_device(str(cfg.device))
     dtype = resolve_dtype(str(cfg.dtype))
     data = typed(DataConfig, cfg.data, "data")

@@ -103,6 +103,7 @@ def test_bad_input_is_one_line_from_the_command_line(args, message):
         (["algo.iterations=0"], "algo.iterations"),
         (["device=tpu"], "device"),
         (["dtype=float16"], "dtype"),
+        (["threads=0"], "threads"),
         (["algo.theta_init=[1,2]"], "theta_init"),
         (["data.instances=0"], "data.instances"),
         (["env._target_=builtins.dict"], "not an imitgame"),
