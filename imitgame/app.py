@@ -131,6 +131,11 @@ def build_markov(
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """One inverse run end to end; returns the results written to ``results.json``."""
+    threads = cfg.get("threads")
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ImitgameError(f"bad value for threads: {threads!r} is not a positive int")
+        torch.set_num_threads(threads)
     if cfg.algo.get("problem") == "simulacral":  # Algorithm 3: same trainer, own wiring
         from imitgame.simulacral import run_simulacral
 
@@ -147,11 +152,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     if not isinstance(cfg.get("seed"), int):
         raise ImitgameError(f"bad value for seed: {cfg.get('seed')!r} is not an int")
-    threads = cfg.get("threads")
-    if threads is not None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ImitgameError(f"bad value for threads: {threads!r} is not a positive int")
-        torch.set_num_threads(threads)
     device = resolve_device(str(cfg.device))
     dtype = resolve_dtype(str(cfg.dtype))
     data = typed(DataConfig, cfg.data, "data")
