@@ -7,6 +7,7 @@ profile π†, a learned or oracle destabilizer, the exploitability evaluator, t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,38 @@ def relative_error(theta_hat: Tensor, theta_true: Tensor, index: Tensor) -> Tens
     return diff / theta_true[:, index].norm(dim=-1).clamp(min=1e-12)
 
 
+def static_trainer(
+    game: StaticGame,
+    stabilizer: Stabilizer,
+    algo: AlgoConfig,
+    *,
+    deviation_init: Tensor,
+    state0: Tensor | None,
+) -> tuple[MinMaxObjective, Callable[[Stabilizer], Tensor], GDA]:
+    """The destabilizer (exact oracle or learned deviations from ``deviation_init [K, B, n, d]``),
+    objective, exploitability evaluator and GDA trainer around a one-shot game's stabilizer."""
+    if algo.destabilizer == "best_response":
+        destabilizer = BestResponseOracle(game, state0)
+    else:
+        destabilizer = LearnedDeviation(
+            ActionProfile(deviation_init, game.action_low, game.action_high)
+        )
+    k, b = deviation_init.shape[:2]
+    objective = MinMaxObjective(
+        game,
+        stabilizer,
+        destabilizer,
+        batch_shape=(k, b),
+        state0=state0,
+        estimator=algo.estimator,
+        regret_weight=algo.regret_weight,
+    )
+    evaluate = make_evaluator(
+        objective, exact=game.has_best_response, steps=algo.exploitability_steps
+    )
+    return objective, evaluate, GDA(objective, algo, evaluate=evaluate)
+
+
 def build_inverse(game: StaticGame, observed: ObservedPlay, algo: AlgoConfig) -> InverseProblem:
     """Wire stabilizer, destabilizer, objective, evaluator and trainer for ``observed``."""
     observed.validate(game)
@@ -95,25 +128,9 @@ def build_inverse(game: StaticGame, observed: ObservedPlay, algo: AlgoConfig) ->
     )
     profile = ActionProfile(observed.actions, game.action_low, game.action_high, learnable=False)
     stabilizer = Stabilizer(theta0, mask, game.param_low, game.param_high, profile)
-    if algo.destabilizer == "best_response":
-        destabilizer = BestResponseOracle(game, state0)
-    else:
-        destabilizer = LearnedDeviation(
-            ActionProfile(observed.actions, game.action_low, game.action_high)
-        )
-    objective = MinMaxObjective(
-        game,
-        stabilizer,
-        destabilizer,
-        batch_shape=(k, b),
-        state0=state0,
-        estimator=algo.estimator,
-        regret_weight=algo.regret_weight,
+    _, evaluate, trainer = static_trainer(
+        game, stabilizer, algo, deviation_init=observed.actions, state0=state0
     )
-    evaluate = make_evaluator(
-        objective, exact=game.has_best_response, steps=algo.exploitability_steps
-    )
-    trainer = GDA(objective, algo, evaluate=evaluate)
     return InverseProblem(game, observed, trainer, evaluate, learn_index, ident)
 
 

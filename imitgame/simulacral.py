@@ -31,13 +31,12 @@ from torch import Tensor
 
 from imitgame import checkpoint
 from imitgame.config import AlgoConfig
-from imitgame.destabilizer import BestResponseOracle, LearnedDeviation
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.exploitability import exact_exploitability, make_evaluator
+from imitgame.exploitability import exact_exploitability
 from imitgame.forward import solve_static_equilibrium
 from imitgame.games import StaticGame
 from imitgame.gda import GDA, EvalRecord
-from imitgame.inverse import relative_error
+from imitgame.inverse import relative_error, static_trainer
 from imitgame.objective import MinMaxObjective
 from imitgame.stabilizer import Stabilizer
 from imitgame.strategies import ActionProfile
@@ -185,25 +184,9 @@ def build_simulacral(
         profile,
         observation_loss=observation_loss_fn(game, contexts, observations),
     )
-    if config.destabilizer == "best_response":
-        destabilizer = BestResponseOracle(game, contexts)
-    else:
-        destabilizer = LearnedDeviation(
-            ActionProfile(start.expand(shape), game.action_low, game.action_high)
-        )
-    objective = MinMaxObjective(
-        game,
-        stabilizer,
-        destabilizer,
-        batch_shape=(k, b),
-        state0=contexts,
-        estimator=config.estimator,
-        regret_weight=config.regret_weight,
+    objective, evaluate, trainer = static_trainer(
+        game, stabilizer, config, deviation_init=start.expand(shape), state0=contexts
     )
-    evaluate = make_evaluator(
-        objective, exact=game.has_best_response, steps=config.exploitability_steps
-    )
-    trainer = GDA(objective, config, evaluate=evaluate)
     return SimulacralProblem(
         game, trainer, objective, evaluate, mask.nonzero().flatten(), contexts, observations, config
     )
