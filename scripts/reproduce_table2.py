@@ -298,6 +298,8 @@ def run_row(row: Row, seed: int, device: str) -> dict:
         "instances": row.instances,
         "recovery_rate": float(success.double().mean()),
         "paper_recovery_rate": row.paper,
+        # the paper's own criterion, closeness to the true θ, over all instances (identified or not)
+        "near_truth_rate": float((err < row.tolerance).double().mean()),
         "mean_relative_error": float(err_ident.mean()) if err_ident.numel() else None,
         "max_relative_error": float(err_ident.max()) if err_ident.numel() else None,
         "mean_exploitability": float(exploit.mean()),
@@ -328,9 +330,12 @@ def markdown(results: list[dict], total: float, device: str, threads: int) -> st
         "Success: relative error below the tolerance where the first-order conditions identify "
         "θ; exploitability ≤ 1e-6 where they do not. Errors are over identified instances.",
         "",
-        "| row | K | tol | recovery | paper | identified | mean rel. err | max rel. err "
-        "| mean exploitability | iters | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Near truth: relative error below the tolerance over all instances (the paper's "
+        "criterion).",
+        "",
+        "| row | K | tol | recovery | paper | near truth | identified | mean rel. err "
+        "| max rel. err | mean exploitability | iters | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         paper = fmt(
@@ -339,7 +344,8 @@ def markdown(results: list[dict], total: float, device: str, threads: int) -> st
         lines.append(
             f"| {r['name']} | {r['instances']} | {r['tolerance']:g} "
             f"| {100 * r['recovery_rate']:.2f} % | {paper}{' %' if paper != '—' else ''} "
-            f"| {100 * r['identified_fraction']:.0f} % | {fmt(r['mean_relative_error'], '.2e')} "
+            f"| {100 * r['near_truth_rate']:.1f} % | {100 * r['identified_fraction']:.0f} % "
+            f"| {fmt(r['mean_relative_error'], '.2e')} "
             f"| {fmt(r['max_relative_error'], '.2e')} | {r['mean_exploitability']:.2e} "
             f"| {r['iterations']} | {r['wall_seconds']:.2f} |"
         )
