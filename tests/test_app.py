@@ -189,6 +189,25 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, how):
     assert got["iterations"] == reference["iterations"] == 1200
 
 
+def test_markov_resume_matches_uninterrupted(tmp_path):
+    """Stochastic GDA: the rollout generator is checkpointed too, so the shocks after resuming
+    are the ones the uninterrupted run drew."""
+    args = ["env=fish_war", "algo.iterations=120", "algo.checkpoint_every=20", "progress=false"]
+    reference = run_in_process(tmp_path / "reference", *args)
+    run_dir = tmp_path / "interrupted"
+    proc = train(*args, f"hydra.run.dir={run_dir}", wait=False)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    resumed = train(f"resume={run_dir}", "progress=false", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    got = json.loads((run_dir / "results.json").read_text())
+    assert got["theta_hat"] == reference["theta_hat"]
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(ImitgameError, match="no checkpoint.pt"):
         run_in_process(tmp_path, "env=cournot", f"resume={tmp_path}")
