@@ -5,19 +5,23 @@ midnight of D: the hour, the weekday and features built from the TSO's day-ahead
 (load, onshore wind, solar) and from history up to the end of D−1 (lagged prices, yesterday's
 forecasts). Generator i offers q_i ≥ 0; the market clears at the inverse demand
 
-    P(Q; x) = a(x) − b·Q,      a(x) = w_{h(x)} · [1, f(x)] + v · weekday(x)
+    P(Q; x) = a(x) − b·Q,      a(x) = w_{h(x)} · [1, f(x), weekday(x)]
 
 and generator i earns u_i = P(Q) q_i − c_i q_i − d q_i²/2. With r = 1/(b + d) the equilibrium is
 
     Q* = n r (a − c̄) / (1 + n b r),  q_i* = r (a − c_i − b Q*),  P* = (a + b r Σc_i) / (1 + n b r)
 
-(interior when P* > max c_i). θ = (w: 24 hours × (1 + m) demand weights — or 24 hour intercepts
-and m shared slopes with ``per_hour_slopes=False`` — v: 6 weekday shifts, c_0..c_{n−1}, b, d).
+(interior when P* > max c_i). θ = (w: 24 hours × (1 + m + 6) demand weights on the m features and
+the Monday..Saturday indicators (Sunday is the reference) — or 24 hour intercepts and m + 6 shared
+slopes with ``per_hour_slopes=False`` — c_0..c_{n−1}, b, d).
 Only prices are observed, so from prices alone the equilibrium pins down the map x ↦ P*(x): the
 demand weights are identified for known (c, b, d), and a common cost level only without hour
 intercepts. The default learns the demand block; the rest are known normalisations.
 
-The forecast for day D is P* under the fitted θ in D's contexts (:func:`forecast_day`).
+The forecast for day D is P* under the fitted θ in D's contexts (:func:`forecast_day`). With
+``recency_days`` = τ the observation loss weighs an hour of day t by exp(−(T − t)/τ), T the last
+fitted day: the market's level drifts (fuel prices, hydro reserves), and recent days say more about
+tomorrow's demand weights than last year's.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ FEATURES = (
     "mean L[D]",
 )
 N_FEATURES = len(FEATURES)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat")  # indicators; Sunday is the reference
+N_DESIGN = N_FEATURES + len(WEEKDAYS)  # slopes per hour: the features and the weekday indicators
 CONTEXT_DIM = 24 + 7 + N_FEATURES
 # fixed centring/scaling of raw units (EUR/MWh, MW) so that features are O(1)
 _PRICE = (50.0, 20.0)
@@ -74,7 +80,11 @@ LAGS = 7  # days of history a day's features need
 
 
 class ElectricityMarket(StaticGame):
-    """Cournot generators against context-dependent demand; see the module docstring."""
+    """Cournot generators against context-dependent demand; see the module docstring.
+
+    The observed hours come from ``data_path`` (a CSV), or from ``frame`` (a frame of
+    :func:`~imitgame.energy.load_energy_csv`, e.g. the history at a forecast origin), cut to
+    ``train_start``..``train_end``; with neither, a synthetic market with known θ."""
 
     def __init__(
         self,
@@ -87,6 +97,7 @@ class ElectricityMarket(StaticGame):
         data_path: str | None = None,
         train_start: str | None = None,
         train_end: str | None = None,
+        recency_days: float | None = None,
         demand_bounds: Sequence[float] = (-1000.0, 1000.0),
         cost_bounds: Sequence[float] = (-100.0, 200.0),
         slope_bounds: Sequence[float] = (0.01, 10.0),
@@ -94,6 +105,7 @@ class ElectricityMarket(StaticGame):
         max_quantity: float = 1000.0,
         synthetic_hours: int = 2000,
         synthetic_seed: int = 0,
+        frame: pd.DataFrame | None = None,
     ) -> None:
         if n_firms < 1:
             raise ImitgameError(f"n_firms must be >= 1, got {n_firms}")
@@ -102,17 +114,19 @@ class ElectricityMarket(StaticGame):
         unknown = [b for b in learn if b not in BLOCKS]
         if unknown:
             raise ImitgameError(f"learn: unknown block(s) {unknown}; choose from {list(BLOCKS)}")
+        if recency_days is not None and recency_days <= 0:
+            raise ImitgameError(f"recency_days must be > 0 or null, got {recency_days}")
         self.n_firms = int(n_firms)
         self.per_hour_slopes = bool(per_hour_slopes)
-        m = N_FEATURES
+        self.recency_days = recency_days
+        slopes = (*FEATURES, *WEEKDAYS)
         demand = (
-            [f"w[{h}]{j}" for h in range(24) for j in ("1", *FEATURES)]
+            [f"w[{h}]{j}" for h in range(24) for j in ("1", *slopes)]
             if per_hour_slopes
-            else [f"w[{h}]1" for h in range(24)] + [f"w{j}" for j in FEATURES]
+            else [f"w[{h}]1" for h in range(24)] + [f"w{j}" for j in slopes]
         )
-        weekday = [f"v[{d}]" for d in ("mon", "tue", "wed", "thu", "fri", "sat")]
-        self.n_demand = len(demand) + len(weekday)
-        names = [*demand, *weekday, *(f"c_{i}" for i in range(n_firms)), "b", "d"]
+        self.n_demand = len(demand)
+        names = [*demand, *(f"c_{i}" for i in range(n_firms)), "b", "d"]
         blocks = ["demand"] * self.n_demand + ["costs"] * n_firms + ["slope"] + ["quadratic"]
         low = [demand_bounds[0]] * self.n_demand + [cost_bounds[0]] * n_firms
         high = [demand_bounds[1]] * self.n_demand + [cost_bounds[1]] * n_firms
@@ -123,10 +137,10 @@ class ElectricityMarket(StaticGame):
         self.frame: pd.DataFrame | None = None
         true = None
         generator = torch.Generator().manual_seed(synthetic_seed)
-        if data_path is None:
+        if data_path is None and frame is None:
             # synthetic market: random contexts and demand weights, prices from the equilibrium
             w = 5.0 * torch.randn(self.n_demand, generator=generator)
-            intercepts = torch.arange(24) * (1 + m) if per_hour_slopes else torch.arange(24)
+            intercepts = torch.arange(24) * (1 + N_DESIGN) if per_hour_slopes else torch.arange(24)
             w[intercepts] += 125.0 + 10.0 * torch.randn(24, generator=generator)
             true = [*w.tolist(), *costs, slope, quadratic]
         super().__init__(
@@ -146,23 +160,30 @@ class ElectricityMarket(StaticGame):
         self.register_buffer(
             "fixed_theta", torch.tensor([*[0.0] * self.n_demand, *costs, slope, quadratic])
         )
-        if data_path is None:
+        self.train_days: list[pd.Timestamp] = []
+        if data_path is None and frame is None:
             self.register_buffer("_contexts", synthetic_contexts(synthetic_hours, generator))
-            self.train_days: list[pd.Timestamp] = []
-        else:
-            path = Path(data_path)
-            frame = load_energy_csv(path)
-            if train_start is not None:
-                frame = frame[frame["date"] >= pd.Timestamp(train_start)]
-            if train_end is not None:
-                frame = frame[frame["date"] <= pd.Timestamp(train_end)]
-            if frame.empty:
-                raise ImitgameError(f"{path}: no rows between {train_start} and {train_end}")
-            self.frame = frame
-            contexts, prices, days = training_set(frame)
-            self.train_days = days
-            self.register_buffer("_contexts", torch.as_tensor(contexts))
-            self.register_buffer("_prices", torch.as_tensor(prices))
+            return
+        source = "the given frame"
+        if frame is None:
+            source = str(data_path)
+            frame = load_energy_csv(Path(data_path))
+        if train_start is not None:
+            frame = frame[frame["date"] >= pd.Timestamp(train_start)]
+        if train_end is not None:
+            frame = frame[frame["date"] <= pd.Timestamp(train_end)]
+        if frame.empty:
+            raise ImitgameError(f"{source}: no rows between {train_start} and {train_end}")
+        self.frame = frame
+        contexts, prices, days = training_set(frame)
+        self.train_days = days
+        self.register_buffer("_contexts", torch.as_tensor(contexts))
+        self.register_buffer("_prices", torch.as_tensor(prices))
+        # each context row's day, in days before the last fitted day (for recency weights)
+        day_index = pd.DatetimeIndex(days)
+        age = (day_index[-1] - day_index).days.to_numpy(dtype=float)
+        rows = frame[frame["date"].isin(set(days))].groupby("date").size().reindex(day_index)
+        self.register_buffer("_age_days", torch.as_tensor(np.repeat(age, rows.to_numpy())))
 
     # --- simulacral data hooks ---------------------------------------------------------------
     def observed_contexts(self) -> Tensor:
@@ -173,47 +194,48 @@ class ElectricityMarket(StaticGame):
         """Observed prices ``[M, 1]`` of a data-backed market (None: synthetic)."""
         return self._prices[:, None] if self.frame is not None else None
 
+    def observation_weights(self) -> Tensor | None:
+        """Weights ``[M]`` (mean 1) of the observed hours: exp(−age/τ) with ``recency_days`` = τ,
+        None (uniform) without it or for a synthetic market."""
+        if self.frame is None or self.recency_days is None:
+            return None
+        weights = torch.exp(-self._age_days / self.recency_days)
+        return weights / weights.mean()
+
     def initial_theta(self) -> Tensor:
         """Known entries: the normalisations (costs, b, d); demand weights start at 0."""
         return self.fixed_theta
 
     # --- the game ------------------------------------------------------------------------------
-    def _split(self, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _split(self, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         n, nd = self.n_firms, self.n_demand
-        return (
-            theta[..., : nd - 6],
-            theta[..., nd - 6 : nd],
-            theta[..., nd : nd + n],
-            theta[..., nd + n],
-            theta[..., nd + n + 1],
-        )
+        return theta[..., :nd], theta[..., nd : nd + n], theta[..., nd + n], theta[..., nd + n + 1]
 
     def intercept(self, theta: Tensor, context: Tensor) -> Tensor:
         """a(x) ``[...]`` from ``theta [..., p]`` and ``context [..., CONTEXT_DIM]``."""
-        w, v, _, _, _ = self._split(theta)
+        w = self._split(theta)[0]
+        context = _unexpanded(context)
         hour = context[..., :24]
-        weekday = context[..., 24:30]  # Sunday is the reference day
-        feats = context[..., 31:]
+        # slopes apply to the features and the Monday..Saturday indicators (Sunday: reference)
+        design = torch.cat([context[..., 31:], context[..., 24:30]], -1)
         if self.per_hour_slopes:
-            a = _per_hour(w.unflatten(-1, (24, 1 + N_FEATURES)), hour, feats)
-        else:
-            a = (hour * w[..., :24]).sum(-1) + (feats * w[..., 24:]).sum(-1)
-        return a + (weekday * v).sum(-1)
+            return _per_hour(w.unflatten(-1, (24, 1 + N_DESIGN)), hour, design)
+        return (hour * w[..., :24]).sum(-1) + (design * w[..., 24:]).sum(-1)
 
     def price(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:
         """Market-clearing price P = a(x) − b Q ``[...]``."""
-        _, _, _, b, _ = self._split(theta)
+        b = self._split(theta)[2]
         return self.intercept(theta, context) - b * actions.sum((-2, -1))
 
     def payoffs(self, actions: Tensor, theta: Tensor, context: Tensor | None = None) -> Tensor:
-        _, _, c, _, d = self._split(theta)
+        _, c, _, d = self._split(theta)
         q = actions[..., 0]
         p = self.price(actions, theta, self._context(context))
         return (p.unsqueeze(-1) - c) * q - 0.5 * d.unsqueeze(-1) * q**2
 
     def equilibrium(self, theta: Tensor, context: Tensor | None = None) -> Tensor:
         """Interior Cournot equilibrium (clamped to the action box) ``[..., n, 1]``."""
-        _, _, c, b, d = self._split(theta)
+        _, c, b, d = self._split(theta)
         a = self.intercept(theta, self._context(context))
         r = 1.0 / (b + d)
         n = self.n_firms
@@ -224,7 +246,7 @@ class ElectricityMarket(StaticGame):
     def best_response(
         self, actions: Tensor, theta: Tensor, context: Tensor | None = None
     ) -> Tensor:
-        _, _, c, b, d = self._split(theta)
+        _, c, b, d = self._split(theta)
         a = self.intercept(theta, self._context(context))
         q = actions[..., 0]
         others = q.sum(-1, keepdim=True) - q
@@ -236,7 +258,7 @@ class ElectricityMarket(StaticGame):
     ) -> Tensor:
         """Quantities ``[..., n, 1]`` consistent with observed prices ``[..., 1]``: each generator's
         first-order condition at the observed price, q_i = (p − c_i) / (b + d) (a start for π)."""
-        _, _, c, b, d = self._split(theta)
+        _, c, b, d = self._split(theta)
         q = (observations - c) / (b + d).unsqueeze(-1)
         return self.project_actions(q.unsqueeze(-1))
 
@@ -248,6 +270,16 @@ class ElectricityMarket(StaticGame):
         if context is None:
             raise ImitgameError("the electricity market needs a context (hour, weekday, features)")
         return context
+
+
+def _unexpanded(context: Tensor) -> Tensor:
+    """``context`` with every broadcast (stride-0) leading dimension cut to size 1: the regret
+    estimator expands the observed contexts over its n + 1 deviation rows, and a(x) need only be
+    computed once per context (the result broadcasts back)."""
+    for dim in range(context.dim() - 1):
+        if context.stride(dim) == 0 and context.shape[dim] > 1:
+            context = context.narrow(dim, 0, 1)
+    return context
 
 
 def _per_hour(w: Tensor, hour: Tensor, feats: Tensor) -> Tensor:

@@ -97,13 +97,20 @@ def rollout(
             state = game.transition(state, sample.actions, theta, step_noise[t])
             states.append(state)
     return Trajectory(
-        states=torch.stack(states),
-        observations=torch.stack(observations),
-        actions=torch.stack(actions),
-        log_probs=torch.stack(log_probs) if log_probs else None,
-        rewards=torch.stack(rewards),
+        states=_stack(states),
+        observations=_stack(observations),
+        actions=_stack(actions),
+        log_probs=_stack(log_probs) if log_probs else None,
+        rewards=_stack(rewards),
         discount=game.discount,
     )
+
+
+def _stack(steps: list[Tensor]) -> Tensor:
+    """``[T, ...]`` from T per-step tensors. One step (a one-shot game) is a view, not a copy:
+    its state is the observed contexts expanded over the deviation rows, which torch.stack would
+    materialise n + 1 times at every iteration."""
+    return steps[0].unsqueeze(0) if len(steps) == 1 else torch.stack(steps)
 
 
 def sample_trajectories(

@@ -4,17 +4,18 @@ The stabilizer owns θ (its learned entries) *and* a learnable profile π — on
 context, ``[K, B, n, d]`` — and carries an observation loss; the destabilizer picks deviations ρ:
 
     min_{θ, π} max_ρ  L_obs(O(π; θ), o) + λ ψ(π, ρ; θ),
-    L_obs = mean_b Σ_j ((O(π_b; θ, x_b)_j − o_bj) / s_j)²,
+    L_obs = mean_b ω_b Σ_j ((O(π_b; θ, x_b)_j − o_bj) / s_j)²,
 
 with O the game's ``observation_map(actions, theta, context)`` (e.g. the market price), o the
-observations, s_j their standard deviations. λ is fixed, or raised by dual ascent
+observations, s_j their standard deviations, ω_b optional observation weights of mean 1 (e.g. a
+recency discount; uniform by default). λ is fixed, or raised by dual ascent
 λ ← min(λ_max, λ + η_λ ψ̄) at every evaluation (the multiplier update of an augmented
 Lagrangian for the constraint ψ ≤ 0), so the fitted π stays an equilibrium of the fitted game.
 
 A game used here is a :class:`StaticGame` with a context and an ``observation_map``; it may offer
-``observed_contexts()`` / ``observed_outcomes()`` (real data) and ``initial_theta()`` (known
-entries). Without observed outcomes, observations are simulated from ``true_params`` by the
-game's closed-form equilibrium (or the forward solver).
+``observed_contexts()`` / ``observed_outcomes()`` (real data), ``observation_weights()`` (ω) and
+``initial_theta()`` (known entries). Without observed outcomes, observations are simulated from
+``true_params`` by the game's closed-form equilibrium (or the forward solver).
 """
 
 from __future__ import annotations
@@ -92,15 +93,19 @@ def _batched(name: str, tensor: Tensor, dim: int) -> Tensor:
 
 
 def observation_loss_fn(
-    game: StaticGame, contexts: Tensor, observations: Tensor
+    game: StaticGame, contexts: Tensor, observations: Tensor, weights: Tensor | None = None
 ) -> Callable[[Stabilizer], Tensor]:
-    """L_obs per instance ``[K]`` (squared error scaled by each observed column's std)."""
+    """L_obs per instance ``[K]``: squared error scaled by each observed column's std, weighted
+    by ``weights [K, B]`` (None: uniform)."""
     scale = observations.flatten(0, 1).std(0).clamp(min=1e-8)
 
     def loss(stab: Stabilizer) -> Tensor:
         theta = stab.theta()[:, None, :]
         pred = game.observation_map(stab.profile().actions, theta, contexts)
-        return (((pred - observations) / scale) ** 2).mean((1, 2))
+        per_obs = (((pred - observations) / scale) ** 2).mean(2)
+        if weights is not None:
+            per_obs = per_obs * weights
+        return per_obs.mean(1)
 
     return loss
 
@@ -145,9 +150,11 @@ def build_simulacral(
     contexts: Tensor,
     observations: Tensor,
     config: SimulacralConfig,
+    weights: Tensor | None = None,
 ) -> SimulacralProblem:
     """Stabilizer (learned θ, learnable profile, observation loss), destabilizer, objective,
-    exploitability evaluator and the GDA trainer."""
+    exploitability evaluator and the GDA trainer. ``weights [B]`` or ``[K, B]``: observation
+    weights ω (normalised to mean 1; None: uniform)."""
     if not hasattr(game, "observation_map"):
         raise ImitgameError(f"{type(game).__name__} has no observation_map for simulacral learning")
     if not game.context_dim:
@@ -160,6 +167,14 @@ def build_simulacral(
         raise ImitgameError(
             f"observations {list(observations.shape)} do not match contexts {list(contexts.shape)}"
         )
+    if weights is not None:
+        if tuple(weights.shape) not in ((b,), (k, b)):
+            raise ImitgameError(f"observation weights {list(weights.shape)}: expected [{b}]")
+        weights = weights.to(game.device, game.dtype).expand(k, b)
+        check_finite("observation weights", weights)
+        if bool((weights < 0).any()) or not bool((weights.sum(1) > 0).all()):
+            raise ImitgameError("observation weights must be >= 0 and not all zero")
+        weights = weights / weights.mean(1, keepdim=True)
     mask = torch.tensor([n in game.learned_params for n in game.param_names], device=game.device)
     if not bool(mask.any()):
         raise ImitgameError("the game learns no θ entries (env.learn is empty)")
@@ -182,7 +197,7 @@ def build_simulacral(
         game.param_low,
         game.param_high,
         profile,
-        observation_loss=observation_loss_fn(game, contexts, observations),
+        observation_loss=observation_loss_fn(game, contexts, observations, weights),
     )
     objective, evaluate, trainer = static_trainer(
         game, stabilizer, config, deviation_init=start.expand(shape), state0=contexts
@@ -291,7 +306,8 @@ def run_simulacral(cfg: Any, run_dir: Path) -> dict[str, Any]:
             raise ImitgameError(f"{type(game).__name__} has neither observations nor true_params")
         theta_true = game.true_params[None, :]
         outcomes = simulate_observations(game, theta_true, contexts[None])[0]
-    problem = build_simulacral(game, contexts, outcomes, algo)
+    weights = game.observation_weights() if hasattr(game, "observation_weights") else None
+    problem = build_simulacral(game, contexts, outcomes, algo, weights)
     writer = SummaryWriter(log_dir=str(run_dir / "tb"))
     writer.add_text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```", 0)
     names = [game.param_names[i] for i in problem.learn_index.tolist()]

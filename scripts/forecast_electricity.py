@@ -6,7 +6,10 @@ Fits the game (configs/env/electricity.yaml, configs/algo/simulacral.yaml) on al
 simulacral learning — or reuses a saved fit of the same file and settings — then forecasts every
 full day D of TEST at midnight of D (DESIGN.md §6): every column up to the end of D−1, for D only
 the day-ahead forecast columns. The model's forecast is the fitted game's equilibrium price in D's
-contexts. Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead
+contexts. Every ``--recalibrate-every`` days the game is refitted on the history known at that
+midnight (the last ``--window-days`` days, recency-weighted), warm-started from the current θ̂ by
+the same simulacral GDA: after D, D's actual values join the history, for the game as for the
+ARIMA filters. Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead
 forecasts as regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals
 after it is forecast), seasonal naive (same hour yesterday / a week earlier).
 
@@ -22,7 +25,9 @@ import json
 import sys
 import time
 import warnings
-from dataclasses import asdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +116,50 @@ def fit_model(
     return game, result.theta_hat, info
 
 
+@dataclass
+class Recalibration:
+    """Warm-started refits of the game during the forecast (``every`` = 0: never)."""
+
+    env: dict
+    algo: SimulacralConfig
+    every: int = 7  # days between refits
+    iterations: int = 200  # GDA iterations of a refit
+    lr_theta: float = 1.0  # θ step size of a refit (the warm start is already close)
+    window_days: int = 365  # days of history a refit reads
+
+
+def recalibrate(
+    plan: Recalibration, history: pd.DataFrame, day: pd.Timestamp, theta: torch.Tensor
+) -> tuple[torch.Tensor, dict]:
+    """θ̂ refitted on the ``window_days`` before ``day`` (rows dated before it only), starting
+    from ``theta``; with the refit's diagnostics."""
+    first = day - pd.Timedelta(days=plan.window_days + LAGS)
+    env = {**plan.env, "data_path": None, "train_start": None, "train_end": None}
+    window = history[(history["date"] >= first) & (history["date"] < day)]
+    game = ElectricityMarket(**env, frame=window)
+    learned = [game.param_names.index(name) for name in game.learned_params]
+    algo = replace(
+        plan.algo,
+        iterations=plan.iterations,
+        lr_theta=plan.lr_theta,
+        eval_every=plan.iterations,
+        theta_init=theta.reshape(-1)[learned].tolist(),
+    )
+    problem = build_simulacral(
+        game, game.observed_contexts(), game.observed_outcomes(), algo, game.observation_weights()
+    )
+    fit(problem)
+    result = score(problem)
+    info = {
+        "day": day.date().isoformat(),
+        "train_hours": int(problem.contexts.shape[1]),
+        "exploitability_fitted_profile": float(result.exploitability.mean()),
+        "exploitability_equilibrium_train": float(result.equilibrium_exploitability.mean()),
+        "train_mse_equilibrium": float(result.equilibrium_mse.mean()),
+    }
+    return result.theta_hat.reshape(-1), info
+
+
 # --- ARIMA baselines -----------------------------------------------------------------------------
 class StateSpaceForecaster:
     """ARIMA(X) with orders and coefficients from TRAIN; its filter state is extended with each
@@ -141,6 +190,17 @@ class StateSpaceForecaster:
             self.results = self.results.extend(price, exog=exog if self.use_exog else None)
 
 
+@contextmanager
+def quiet_statsmodels() -> Iterator[None]:
+    """Silence the ARIMA fits' start-value and convergence notes. statsmodels adds "always"
+    filters for its warning classes when first imported, ahead of any set before: import first."""
+    import statsmodels.tsa.statespace.sarimax  # noqa: F401
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def exog_of(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([fill_causal(frame[c]).to_numpy() / EXOG_SCALE for c in ALLOWED_AHEAD])
 
@@ -154,8 +214,10 @@ def forecast_all(
     *,
     baselines: bool = True,
     orders: tuple = ORDERS,
+    recalibration: Recalibration | None = None,
 ) -> pd.DataFrame:
-    """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour."""
+    """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour; the
+    game refitted on the way when ``recalibration`` says so (``attrs["refits"]``)."""
     frame = pd.concat([train, test[~test.index.isin(train.index)]]).sort_index()
     history_days = set(frame["date"].unique())
     days = [
@@ -167,28 +229,34 @@ def forecast_all(
     n_train = len(train)
     if baselines:
         price_train = fill_causal(train[PRICE]).to_numpy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_statsmodels():
             arima = StateSpaceForecaster(price_train, None, orders)
             arimax = StateSpaceForecaster(price_train, exog_of(train), orders)
     consumed = n_train  # rows of `frame` the ARIMA states have seen (train rows come first)
     if not frame.index[:n_train].equals(train.index):
         raise ImitgameError("TEST overlaps or precedes TRAIN: test rows must come after train")
-    out, contexts = [], []
-    for day in tqdm(days, desc="forecast days", dynamic_ncols=True):
+    out, regrets, refits = [], [], []
+    theta = theta.reshape(-1)
+    for number, day in enumerate(tqdm(days, desc="forecast days", dynamic_ncols=True)):
         view = history_view(frame, day)
         rows = view[view["date"] == day]
+        due = recalibration is not None and recalibration.every > 0
+        due = due and number % recalibration.every == 0
+        if due and day > train["date"].max() + pd.Timedelta(days=1):  # else TRAIN's fit is current
+            theta, info = recalibrate(recalibration, frame[frame["date"] < day], day, theta)
+            refits.append(info)
         start = int(np.searchsorted(frame.index, rows.index[0]))
         model_price, context = forecast_day(game, theta, view, day)
         pred = {"model": model_price}
-        contexts.append(context)
+        # the game's regret where it forecast: exact exploitability of the equilibrium it played
+        regret = equilibrium_regret(game, theta.reshape(1, -1), context[None])
+        regrets.append(float(regret) * len(rows))
         prices = daily_matrix(view[view["date"] < day], PRICE)
         hours = rows["hour"].to_numpy()
         pred["naive_day"] = prices.loc[day - pd.Timedelta(days=1)].to_numpy()[hours]
         pred["naive_week"] = prices.loc[day - pd.Timedelta(days=7)].to_numpy()[hours]
         if baselines:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet_statsmodels():
                 past = view.iloc[consumed:start]
                 past_price = fill_causal(view[PRICE].iloc[:start]).to_numpy()[consumed:start]
                 for model in (arima, arimax):
@@ -209,9 +277,8 @@ def forecast_all(
     if not out:
         raise ImitgameError(f"TEST has no full day with {LAGS} days of history before it")
     table = pd.concat(out, ignore_index=True)
-    # the fitted game's regret where it forecast: exact exploitability of the equilibrium played
-    regret = equilibrium_regret(game, theta.reshape(1, -1), torch.cat(contexts)[None])
-    table.attrs["equilibrium_regret"] = float(regret.mean())
+    table.attrs["equilibrium_regret"] = sum(regrets) / len(table)
+    table.attrs["refits"] = refits
     if baselines:
         table.attrs["orders"] = {"arima": arima.order, "arimax": arimax.order}
     return table
@@ -253,14 +320,38 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iterations", type=int, default=None, help="override algo.iterations")
     parser.add_argument("--refit", action="store_true", help="ignore a saved fit")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--recalibrate-every",
+        type=int,
+        default=7,
+        help="days between warm-started refits on the history known at the forecast origin "
+        "(0: keep TRAIN's fit)",
+    )
+    parser.add_argument(
+        "--recalibrate-iterations", type=int, default=200, help="GDA iterations of a refit"
+    )
+    parser.add_argument(
+        "--window-days", type=int, default=365, help="days of history a refit reads"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", module="statsmodels")  # ARIMA start-value/convergence notes
     try:
         train = load_energy_csv(args.train)
         test = load_energy_csv(args.test)
+        if args.recalibrate_every < 0 or args.recalibrate_iterations < 1 or args.window_days < 1:
+            raise ImitgameError("--recalibrate-every must be >= 0, the others >= 1")
         game, theta, info = fit_model(args.train, args.cache, args.iterations, args.refit)
-        predictions = forecast_all(game, theta, train, test)
+        env, algo = settings(args.iterations)
+        plan = Recalibration(
+            env,
+            algo,
+            every=args.recalibrate_every,
+            iterations=args.recalibrate_iterations,
+            window_days=args.window_days,
+        )
+        started = time.perf_counter()
+        predictions = forecast_all(game, theta, train, test, recalibration=plan)
+        forecast_seconds = time.perf_counter() - started
     except ImitgameError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -273,9 +364,11 @@ def main(argv: list[str] | None = None) -> dict:
         "equilibrium_regret_test": predictions.attrs["equilibrium_regret"],
         "orders": predictions.attrs.get("orders"),
         "fit": info,
+        "forecast_seconds": forecast_seconds,
+        "refits": predictions.attrs["refits"],
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    torch.save({"theta": theta, "param_names": game.param_names}, args.out / "model.pt")
+    torch.save({"theta": theta, "param_names": game.param_names}, args.out / "model.pt")  # TRAIN's
     plot(predictions, args.out / "forecast.png")
     print(json.dumps(metrics["mse"], indent=2), f"days: {metrics['days']}")
     return metrics

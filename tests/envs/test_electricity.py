@@ -62,10 +62,12 @@ def test_data_backed_market_builds_contexts():
     assert torch.isfinite(ctx).all()
 
 
-def test_no_peeking_at_day_d(tmp_path):
-    """Changing day D's forbidden columns changes no forecast of day D (model and baselines)."""
+@pytest.mark.parametrize("refit_every", [0, 1])
+def test_no_peeking_at_day_d(refit_every):
+    """Changing day D's forbidden columns changes no forecast of day D (model and baselines),
+    with the game kept as fitted or refitted at every midnight on the history known then."""
     sys.path.insert(0, str(ROOT))
-    from scripts.forecast_electricity import forecast_all
+    from scripts.forecast_electricity import Recalibration, forecast_all, settings
 
     frame = load_energy_csv(SHARED)
     train = frame[(frame["date"] >= "2016-03-01") & (frame["date"] <= "2016-03-31")]
@@ -76,7 +78,10 @@ def test_no_peeking_at_day_d(tmp_path):
         theta = game.param_low + (game.param_high - game.param_low) * 0.5
         theta = theta + torch.randn(theta.shape, generator=torch.Generator().manual_seed(1))
         day = pd.Timestamp("2016-04-02")
-        before = forecast_all(game, theta, train, test, orders=((1, 0, 1),))
+        env, algo = settings(None)
+        plan = Recalibration(env, algo, every=refit_every, iterations=3, window_days=20)
+        kwargs = dict(orders=((1, 0, 1),), recalibration=plan)
+        before = forecast_all(game, theta, train, test, **kwargs)
         changed = test.copy()
         on_day = changed["date"] == day
         rng = np.random.default_rng(0)
@@ -84,7 +89,7 @@ def test_no_peeking_at_day_d(tmp_path):
             changed.loc[on_day, col] = changed.loc[on_day, col] * 3.0 + rng.normal(
                 size=on_day.sum()
             )
-        after = forecast_all(game, theta, train, changed, orders=((1, 0, 1),))
+        after = forecast_all(game, theta, train, changed, **kwargs)
     finally:
         torch.set_default_dtype(torch.float32)
     names = ["model", "arima", "arimax", "naive_day", "naive_week"]
@@ -96,3 +101,4 @@ def test_no_peeking_at_day_d(tmp_path):
     nxt = before["date"] == "2016-04-03"
     for name in ("model", "arima", "naive_day"):
         assert not np.allclose(before.loc[nxt, name], after.loc[nxt, name])
+    assert len(before.attrs["refits"]) == (2 if refit_every else 0)  # at 04-02 and 04-03

@@ -1,0 +1,109 @@
+"""How well can the electricity game forecast at best? The least-squares bound of its price map.
+
+    python scripts/electricity_linear_bound.py --train TRAIN.csv --test TEST.csv \
+        [--metrics DIR/metrics.json]
+
+The fitted game's equilibrium price is affine in its demand intercept a(x), and a(x) is linear in
+the demand weights (envs/electricity.py), so P*(x) = (a(x) + b r Σc) / (1 + n b r) spans exactly
+the per-hour linear functions of the game's features. Solving the recency-weighted least squares
+for those weights in closed form — on the same inputs, under the same day-ahead rules and the same
+refit schedule as ``forecast_electricity.py`` — gives the lowest forecast error any θ of this game
+reaches with that schedule. It is a diagnostic of the model class, not a forecaster of its own:
+with ``--metrics`` it prints the bound beside the five MSEs of a forecast run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from envs.electricity import LAGS, forecast_contexts, training_set  # noqa: E402
+from imitgame.energy import PRICE, full_days, load_energy_csv  # noqa: E402
+
+
+def design(contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of each row ``[M]`` and the regressors ``[M, 1 + m + 6]`` of a(x): 1, the features,
+    the Monday..Saturday indicators (the game's per-hour design)."""
+    ones = np.ones((len(contexts), 1))
+    return contexts[:, :24].argmax(1), np.hstack([ones, contexts[:, 31:], contexts[:, 24:30]])
+
+
+def fit_hours(
+    contexts: np.ndarray, prices: np.ndarray, weights: np.ndarray, ridge: float
+) -> np.ndarray:
+    """Per-hour weighted least squares of price on the design: ``[24, 1 + m + 6]``."""
+    hour, x = design(contexts)
+    coef = np.zeros((24, x.shape[1]))
+    for h in range(24):
+        rows = hour == h
+        xw = x[rows] * weights[rows, None]
+        gram = x[rows].T @ xw + ridge * rows.sum() * np.eye(x.shape[1])
+        coef[h] = np.linalg.lstsq(gram, xw.T @ prices[rows], rcond=None)[0]
+    return coef
+
+
+def bound(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    every: int,
+    window_days: int,
+    recency_days: float | None,
+    ridge: float,
+) -> float:
+    """MSE over TEST's forecastable days of the least-squares price map, refitted every
+    ``every`` days (0: once) on the ``window_days`` before the forecast day."""
+    frame = pd.concat([train, test[~test.index.isin(train.index)]]).sort_index()
+    days = [d for d in full_days(test) if d - pd.Timedelta(days=LAGS) >= frame["date"].min()]
+    coef, errors = None, []
+    for number, day in enumerate(days):
+        if coef is None or (every and number % every == 0):
+            first = day - pd.Timedelta(days=(window_days if coef is not None else 10**5) + LAGS)
+            seen = frame[(frame["date"] >= first) & (frame["date"] < day)]
+            contexts, prices, fit_days = training_set(seen)
+            counts = seen[seen["date"].isin(set(fit_days))].groupby("date").size()
+            age = (pd.DatetimeIndex(fit_days)[-1] - pd.DatetimeIndex(fit_days)).days.to_numpy()
+            age = np.repeat(age.astype(float), counts.reindex(fit_days).to_numpy())
+            weights = np.ones_like(age) if recency_days is None else np.exp(-age / recency_days)
+            coef = fit_hours(contexts, prices, weights / weights.mean(), ridge)
+        hour, x = design(forecast_contexts(frame, day))
+        actual = frame.loc[frame["date"] == day, PRICE].to_numpy()
+        errors.append((coef[hour] * x).sum(1) - actual)
+    return float(np.mean(np.concatenate(errors) ** 2))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    env = OmegaConf.load(ROOT / "configs/env/electricity.yaml")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", required=True, type=Path)
+    parser.add_argument("--test", required=True, type=Path)
+    parser.add_argument("--metrics", type=Path, help="metrics.json of a forecast run, to compare")
+    parser.add_argument("--recalibrate-every", type=int, default=7)
+    parser.add_argument("--window-days", type=int, default=365)
+    parser.add_argument("--recency-days", type=float, default=env.get("recency_days"))
+    parser.add_argument("--ridge", type=float, default=1e-8, help="ridge, per observation")
+    args = parser.parse_args(argv)
+    train, test = load_energy_csv(args.train), load_energy_csv(args.test)
+    mse = bound(
+        train, test, args.recalibrate_every, args.window_days, args.recency_days, args.ridge
+    )
+    out = {"least_squares_bound": mse}
+    print(f"least-squares bound of the game's price map: MSE {mse:.3f}")
+    if args.metrics is not None:
+        metrics = json.loads(args.metrics.read_text())["mse"]
+        out["ratios_to_arima"] = {k: v / metrics["arima"] for k, v in {**metrics, **out}.items()}
+        for name, value in {**metrics, "least_squares_bound": mse}.items():
+            print(f"  {name:20s} MSE {value:7.3f}   / ARIMA {value / metrics['arima']:.3f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
