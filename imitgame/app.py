@@ -3,6 +3,9 @@
 ``train.py`` hands the composed config to :func:`main`, which builds the game and the observed
 behaviour, the stabilizer (θ) and destabilizer (ρ), runs the GDA trainer with TensorBoard,
 checkpoints and a progress bar, and writes ``results.json``, the figure and a console summary.
+Inverse learning of one-shot and Markov games and simulacral learning (``algo=simulacral``: θ and
+an equilibrium fitted to partial observations, plus ``model.pt``) share this one flow: resume,
+NaN stop, interruption and TensorBoard work the same for all three.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ from imitgame.markov_inverse import (
     build_markov_inverse,
     score_markov,
 )
+from imitgame.simulacral import MODEL, SimulacralConfig, save_model, update_lambda
+from imitgame.simulacral import problem_from_game as simulacral_problem
+from imitgame.simulacral import results_of as simulacral_results
 from imitgame.tracking import RunTracker, as_list, write_json
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
+SUMMARY_PARAMS = 20  # learned entries printed in the console summary
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -136,10 +143,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if not isinstance(threads, int) or threads < 1:
             raise ImitgameError(f"bad value for threads: {threads!r} is not a positive int")
         torch.set_num_threads(threads)
-    if cfg.algo.get("problem") == "simulacral":  # Algorithm 3: same trainer, own wiring
-        from imitgame.simulacral import run_simulacral
-
-        return run_simulacral(cfg, run_dir)
+    simulacral = cfg.algo.get("problem") == "simulacral"  # Algorithm 3
     resumed = cfg.get("resume")
     if resumed:
         run_dir = Path(hydra.utils.to_absolute_path(str(resumed)))
@@ -160,8 +164,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     with _default_dtype(dtype):
         game = build_game(cfg.env)
     static = isinstance(game, StaticGame)
-    algo = typed(AlgoConfig if static else MarkovConfig, cfg.algo, "algo")
-    if static:
+    if simulacral:
+        if not static:
+            raise ImitgameError(f"{type(game).__name__}: simulacral learning needs a StaticGame")
+        algo = typed(SimulacralConfig, cfg.algo, "algo")
+        game = game.to(device=device, dtype=dtype)
+        problem, theta_true = simulacral_problem(game, algo)
+    elif static:
+        algo = typed(AlgoConfig, cfg.algo, "algo")
         observed = (
             make_observed(game, data, cfg.seed).to(device, dtype).validate(game.to(device, dtype))
         )
@@ -169,6 +179,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         problem = build_inverse(game, observed, algo)
         theta_true = observed.theta_true
     else:
+        algo = typed(MarkovConfig, cfg.algo, "algo")
         game = game.to(device=device, dtype=dtype)
         problem = build_markov(game, algo, data, cfg.seed)
         theta_true = problem.theta_true
@@ -183,6 +194,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         torch.set_rng_state(state["rng"])
         if state.get("rollout_rng") is not None and trainer.objective.generator is not None:
             trainer.objective.generator.set_state(state["rollout_rng"])
+        trainer.objective.regret_weight = state.get("regret_weight", algo.regret_weight)
         elapsed_before = float(state["wall_seconds"])
         history = state["history"]
     tracker = RunTracker(
@@ -207,6 +219,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 if trainer.objective.generator is None
                 else trainer.objective.generator.get_state(),
                 "history": tracker.history,
+                "regret_weight": trainer.objective.regret_weight,  # λ moves under dual ascent
                 "wall_seconds": elapsed_before + time.perf_counter() - started,
             },
             run_dir / CHECKPOINT,
@@ -219,8 +232,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     last_saved = trainer.step_count
     try:
         for record in trainer.iterate(progress=bool(cfg.progress)):
+            if simulacral:
+                update_lambda(problem, record)
             tracker.log(record)
-            if not static:
+            if hasattr(problem, "diagnostics"):
                 for key, value in problem.diagnostics().items():
                     tracker.writer.add_scalar(key, value, record.step)
             if record.step - last_saved >= algo.checkpoint_every:
@@ -242,9 +257,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     save()
     tracker.close()
 
+    wall = elapsed_before + time.perf_counter() - started
+    if simulacral:
+        results, theta_hat = simulacral_results(problem, theta_true)
+        results.update(env=_choice("env"), iterations=trainer.step_count, wall_seconds=wall)
+        save_model(run_dir / MODEL, theta_hat, cfg.env, game)
+        write_json(run_dir / "results.json", results)
+        tracker.figure(run_dir / "convergence.png")
+        print_summary(results, run_dir)
+        return results
     result = score(problem) if static else score_markov(problem)
     rel = result.relative_error
-    wall = elapsed_before + time.perf_counter() - started
     if static:
         exact = game.has_best_response
         identified = bool(result.identified.all())
@@ -290,16 +313,24 @@ def print_summary(results: dict[str, Any], run_dir: Path) -> None:
         f"imitgame: {results['env']} — {results['instances']} instance(s), "
         f"{results['iterations']} iterations, {results['wall_seconds']:.1f} s"
     ]
-    lines.append(f"  {'param':<8} {'true':>12} {'recovered':>12}")
-    for i, name in enumerate(names):
-        if name not in results["learned_params"]:
-            continue
+    learned = [i for i, name in enumerate(names) if name in results["learned_params"]]
+    width = max([8, *(len(names[i]) for i in learned[:SUMMARY_PARAMS])])
+    lines.append(f"  {'param':<{width}} {'true':>12} {'recovered':>12}")
+    for i in learned[:SUMMARY_PARAMS]:
         t = "—" if true is None else f"{true[i]:.6g}"
-        lines.append(f"  {name:<8} {t:>12} {hat[i]:>12.6g}")
+        lines.append(f"  {names[i]:<{width}} {t:>12} {hat[i]:>12.6g}")
+    if len(learned) > SUMMARY_PARAMS:
+        lines.append(f"  … {len(learned) - SUMMARY_PARAMS} more learned entries in results.json")
     if results["relative_error"] is not None:
         lines.append(f"  relative error  {results['relative_error']:.3e} (mean over instances)")
     kind = "exact" if results["exploitability_exact"] else "ascent lower bound"
     lines.append(f"  exploitability  {results['exploitability']:.3e} ({kind})")
+    if results.get("problem") == "simulacral":
+        lines.append(
+            f"  observation loss {results['observation_loss']:.4g}; the fitted game's "
+            f"equilibrium: MSE {results['equilibrium_mse']}, exploitability "
+            f"{results['equilibrium_exploitability']} (λ = {results['regret_weight']:.3g})"
+        )
     if "exploitability_best_response" in results:
         lines.append(
             f"  exploitability  {results['exploitability_best_response']:.3e} "

@@ -20,8 +20,6 @@ A game used here is a :class:`StaticGame` with a context and an ``observation_ma
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from imitgame.inverse import relative_error, static_trainer
 from imitgame.objective import MinMaxObjective
 from imitgame.stabilizer import Stabilizer
 from imitgame.strategies import ActionProfile
+from imitgame.tracking import as_list
 
 MODEL = "model.pt"
 
@@ -81,6 +80,10 @@ class SimulacralProblem:
     @property
     def regret_weight(self) -> float:
         return float(self.objective.regret_weight)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Extra TensorBoard scalars at an evaluation."""
+        return {"metrics/lambda": self.regret_weight}
 
 
 def _batched(name: str, tensor: Tensor, dim: int) -> Tensor:
@@ -272,31 +275,14 @@ def score(problem: SimulacralProblem, theta_true: Tensor | None = None) -> Simul
     return SimulacralResult(theta, exploit, eq_exploit, obs_loss, eq_mse, rel)
 
 
-# --- the entry point's route: python train.py env=... algo=simulacral ---------------------------
-def run_simulacral(cfg: Any, run_dir: Path) -> dict[str, Any]:
-    """One simulacral fit end to end: TensorBoard (observation loss, regret, λ, θ), checkpoint,
-    ``model.pt`` (θ̂ and the env config), ``results.json`` and a figure in ``run_dir``."""
-    from omegaconf import OmegaConf
-    from torch.utils.tensorboard import SummaryWriter
-
-    from imitgame.app import _choice, _default_dtype, build_game, resolve_device, resolve_dtype
-    from imitgame.config import typed
-    from imitgame.tracking import as_list, write_json
-
-    if cfg.get("resume"):
-        raise ImitgameError("resume is not supported for algo=simulacral yet: rerun the fit")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    device = resolve_device(str(cfg.device))
-    dtype = resolve_dtype(str(cfg.dtype))
-    algo = typed(SimulacralConfig, cfg.algo, "algo")
-    torch.manual_seed(cfg.seed)
-    with _default_dtype(dtype):
-        game = build_game(cfg.env)
-    if not isinstance(game, StaticGame):
-        raise ImitgameError(f"{type(game).__name__}: simulacral learning needs a StaticGame here")
-    game = game.to(device=device, dtype=dtype)
-    contexts = game.observed_contexts()
+# --- the entry point's wiring: python train.py env=... algo=simulacral ---------------------------
+def problem_from_game(
+    game: StaticGame, config: SimulacralConfig
+) -> tuple[SimulacralProblem, Tensor | None]:
+    """The problem on the game's own data — ``observed_contexts()``, ``observed_outcomes()`` and
+    ``observation_weights()`` — or, without observed outcomes, on observations simulated from
+    ``true_params`` (returned ``[1, p]`` for scoring; None for real data)."""
+    contexts = game.observed_contexts() if hasattr(game, "observed_contexts") else None
     if contexts is None:
         raise ImitgameError(f"{type(game).__name__} provides no observed_contexts()")
     outcomes = game.observed_outcomes() if hasattr(game, "observed_outcomes") else None
@@ -307,89 +293,40 @@ def run_simulacral(cfg: Any, run_dir: Path) -> dict[str, Any]:
         theta_true = game.true_params[None, :]
         outcomes = simulate_observations(game, theta_true, contexts[None])[0]
     weights = game.observation_weights() if hasattr(game, "observation_weights") else None
-    problem = build_simulacral(game, contexts, outcomes, algo, weights)
-    writer = SummaryWriter(log_dir=str(run_dir / "tb"))
-    writer.add_text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```", 0)
-    names = [game.param_names[i] for i in problem.learn_index.tolist()]
-    history: list[dict[str, float]] = []
+    return build_simulacral(game, contexts, outcomes, config, weights), theta_true
 
-    def log(record: EvalRecord) -> None:
-        row = {
-            "step": record.step,
-            "observation_loss": float(record.observation_loss.mean()),
-            "regret": float(record.regret.mean()),
-            "objective": float(record.value.mean()),
-            "lambda": problem.regret_weight,
-        }
-        if record.exploitability is not None:
-            row["exploitability"] = float(record.exploitability.mean())
-        step = record.step
-        writer.add_scalar("loss/observation", row["observation_loss"], step)
-        writer.add_scalar("loss/objective", row["objective"], step)
-        writer.add_scalar("metrics/regret", row["regret"], step)
-        writer.add_scalar("metrics/lambda", row["lambda"], step)
-        if "exploitability" in row:
-            writer.add_scalar("metrics/exploitability", row["exploitability"], step)
-        learned = record.theta[0, problem.learn_index]
-        if theta_true is not None:
-            rel = relative_error(record.theta, theta_true, problem.learn_index)
-            row["relative_error"] = float(rel.mean())
-            writer.add_scalar("metrics/relative_error", row["relative_error"], step)
-        if len(names) <= 20:
-            for name, value in zip(names, learned.tolist()):
-                writer.add_scalar(f"params/{name}", value, step)
-        else:
-            writer.add_histogram("params/theta", learned.cpu(), step)
-            writer.add_scalar("params/theta_norm", float(learned.norm()), step)
-        for name, lr in record.learning_rates.items():
-            writer.add_scalar(f"lr/{name}", lr, step)
-        history.append(row)
 
-    started = time.perf_counter()
-    fit(problem, progress=bool(cfg.progress), on_record=log)
-    wall = time.perf_counter() - started
-    writer.flush()
-    writer.close()
-    checkpoint.save_atomic({"trainer": problem.trainer.state_dict()}, run_dir / "checkpoint.pt")
+def results_of(
+    problem: SimulacralProblem, theta_true: Tensor | None
+) -> tuple[dict[str, Any], Tensor]:
+    """The simulacral entries of ``results.json``, and θ̂ ``[K, p]``."""
     result = score(problem, theta_true)
-    save_model(run_dir / MODEL, result.theta_hat, cfg.env, game)
+    game = problem.game
+
+    def mean(value: Tensor | None) -> float | None:
+        return None if value is None else float(value.mean())
+
     results = {
-        "env": _choice("env"),
         "problem": "simulacral",
         "param_names": game.param_names,
-        "learned_params": names,
+        "learned_params": [game.param_names[i] for i in problem.learn_index.tolist()],
         "theta_hat": as_list(result.theta_hat),
         "theta_true": as_list(theta_true),
         "exploitability": float(result.exploitability.mean()),
         "exploitability_exact": game.has_best_response,
-        "equilibrium_exploitability": None
-        if result.equilibrium_exploitability is None
-        else float(result.equilibrium_exploitability.mean()),
+        "equilibrium_exploitability": mean(result.equilibrium_exploitability),
         "observation_loss": float(result.observation_loss.mean()),
-        "equilibrium_mse": None
-        if result.equilibrium_mse is None
-        else float(result.equilibrium_mse.mean()),
-        "relative_error": None
+        "equilibrium_mse": mean(result.equilibrium_mse),
+        "relative_error": mean(result.relative_error),
+        "max_relative_error": None
         if result.relative_error is None
-        else float(result.relative_error.mean()),
+        else float(result.relative_error.max()),
+        "identified": None,
         "regret_weight": problem.regret_weight,
         "observations": int(problem.contexts.shape[1]),
-        "iterations": problem.trainer.step_count,
-        "wall_seconds": wall,
+        "instances": int(problem.contexts.shape[0]),
     }
-    write_json(run_dir / "results.json", results)
-    (run_dir / "history.json").write_text(json.dumps(history))
-    figure(history, run_dir / "convergence.png")
-    print(
-        f"imitgame simulacral: {results['observations']} observations, "
-        f"{results['iterations']} iterations, {wall:.1f} s\n"
-        f"  observation loss {results['observation_loss']:.4g}, "
-        f"equilibrium MSE {results['equilibrium_mse']}\n"
-        f"  exploitability of the fitted profile {results['exploitability']:.3e}, "
-        f"of the fitted game's equilibrium {results['equilibrium_exploitability']}\n"
-        f"  relative error {results['relative_error']}\n  run folder {run_dir}"
-    )
-    return results
+    return results, result.theta_hat
 
 
 def save_model(path: Path, theta: Tensor, env_cfg: Any, game: StaticGame) -> None:
@@ -400,27 +337,3 @@ def save_model(path: Path, theta: Tensor, env_cfg: Any, game: StaticGame) -> Non
     checkpoint.save_atomic(
         {"theta": theta.detach().cpu(), "env": env, "param_names": game.param_names}, path
     )
-
-
-def figure(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    steps = [r["step"] for r in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].semilogy(steps, [max(r["observation_loss"], 1e-16) for r in history])
-    axes[0].set_title("observation loss")
-    axes[1].semilogy(steps, [max(abs(r["regret"]), 1e-16) for r in history], label="regret ψ")
-    if "exploitability" in history[0]:
-        values = [max(r["exploitability"], 1e-16) for r in history]
-        axes[1].semilogy(steps, values, label="exploitability φ")
-    axes[1].legend()
-    for ax in axes:
-        ax.set_xlabel("iteration")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -1,7 +1,8 @@
 """Run tracking: TensorBoard scalars, an in-memory history, the convergence figure, results.json.
 
 TensorBoard namespaces: ``loss/``, ``metrics/`` (regret, exploitability, relative_error),
-``params/`` (θ entries of instance 0, by name), ``lr/``; the resolved config is logged as text.
+``params/`` (θ entries of instance 0, by name — or, past ``MAX_PARAM_SCALARS`` learned entries,
+their histogram and norm), ``lr/``; the resolved config is logged as text.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from imitgame.gda import EvalRecord  # noqa: E402
 from imitgame.inverse import relative_error  # noqa: E402
+
+MAX_PARAM_SCALARS = 20  # more learned entries than this: a histogram and the norm instead
+MAX_TRACES = 10  # θ traces drawn in the convergence figure
 
 
 class RunTracker:
@@ -70,8 +74,13 @@ class RunTracker:
         if "relative_error" in row:
             self.writer.add_scalar("metrics/relative_error", row["relative_error"], step)
         self.writer.add_scalar("metrics/active_instances", row["active"], step)
-        for j, value in zip(self.learn_index.tolist(), row["theta"]):
-            self.writer.add_scalar(f"params/{self.param_names[j]}", value, step)
+        if len(row["theta"]) <= MAX_PARAM_SCALARS:
+            for j, value in zip(self.learn_index.tolist(), row["theta"]):
+                self.writer.add_scalar(f"params/{self.param_names[j]}", value, step)
+        else:
+            learned = record.theta[0, self.learn_index].detach().cpu()
+            self.writer.add_histogram("params/theta", learned, step)
+            self.writer.add_scalar("params/theta_norm", float(learned.norm()), step)
         for name, lr in record.learning_rates.items():
             self.writer.add_scalar(f"lr/{name}", lr, step)
         self.history.append(row)
@@ -99,18 +108,22 @@ class RunTracker:
         if "relative_error" in self.history[0]:
             ax.semilogy(steps, [max(r["relative_error"], 1e-16) for r in self.history])
             ax.set_title("relative error of θ̂ (learned entries)")
+        elif "observation_loss" in self.history[0]:
+            ax.semilogy(steps, [max(r["observation_loss"], 1e-16) for r in self.history])
+            ax.set_title("observation loss (no true θ)")
         else:
             ax.set_title("relative error: no true θ")
         ax.set_xlabel("iteration")
         ax = axes[2]
-        names = [self.param_names[j] for j in self.learn_index.tolist()]
-        traces = list(zip(*[r["theta"] for r in self.history]))
+        names = [self.param_names[j] for j in self.learn_index.tolist()][:MAX_TRACES]
+        traces = list(zip(*[r["theta"][:MAX_TRACES] for r in self.history]))
         for i, (name, trace) in enumerate(zip(names, traces)):
             line = ax.plot(steps, trace, label=name)[0]
             if self.theta_true is not None:
                 true = self.theta_true[0, self.learn_index[i]].item()
                 ax.axhline(true, color=line.get_color(), linestyle="--", linewidth=0.8)
-        ax.set_title("θ̂ (instance 0; dashed: true)")
+        shown = "" if len(self.learn_index) <= MAX_TRACES else f", first {MAX_TRACES} entries"
+        ax.set_title(f"θ̂ (instance 0{shown}; dashed: true)")
         ax.set_xlabel("iteration")
         if len(names) <= 10:
             ax.legend(fontsize=7)

@@ -208,6 +208,40 @@ def test_markov_resume_matches_uninterrupted(tmp_path):
     assert got["theta_hat"] == reference["theta_hat"]
 
 
+def test_simulacral_resume_matches_uninterrupted(tmp_path):
+    """Simulacral learning goes through the same run flow: interrupted and resumed, θ̂ and the
+    dual-ascent multiplier λ (checkpointed) come out as in one uninterrupted run."""
+    args = [
+        "env=electricity",
+        "algo=simulacral",
+        "env.data_path=null",
+        "env.per_hour_slopes=false",
+        "env.synthetic_hours=100",
+        "algo.iterations=400",
+        "algo.eval_every=20",
+        "algo.checkpoint_every=20",
+        "algo.lambda_update=dual",
+        "progress=false",
+    ]
+    reference = run_in_process(tmp_path / "reference", *args)
+    assert reference["regret_weight"] > 0.01  # λ moved under dual ascent
+    run_dir = tmp_path / "interrupted"
+    proc = train(*args, f"hydra.run.dir={run_dir}", wait=False)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    resumed = train(f"resume={run_dir}", "progress=false", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    got = json.loads((run_dir / "results.json").read_text())
+    assert got["theta_hat"] == reference["theta_hat"]
+    assert got["regret_weight"] == reference["regret_weight"]
+    for name in ("model.pt", "convergence.png"):
+        assert (run_dir / name).is_file()
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(ImitgameError, match="no checkpoint.pt"):
         run_in_process(tmp_path, "env=cournot", f"resume={tmp_path}")
