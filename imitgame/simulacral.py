@@ -99,8 +99,15 @@ def observation_loss_fn(
     game: StaticGame, contexts: Tensor, observations: Tensor, weights: Tensor | None = None
 ) -> Callable[[Stabilizer], Tensor]:
     """L_obs per instance ``[K]``: squared error scaled by each observed column's std, weighted
-    by ``weights [K, B]`` (None: uniform)."""
-    scale = observations.flatten(0, 1).std(0).clamp(min=1e-8)
+    by ``weights [K, B]`` (None: uniform; the std is weighted too, so that an observation of
+    weight 0 has no say at all)."""
+    if weights is None:
+        scale = observations.flatten(0, 1).std(0)
+    else:
+        w = (weights / weights.sum())[..., None]
+        centre = (w * observations).sum((0, 1))
+        scale = (w * (observations - centre) ** 2).sum((0, 1)).sqrt()
+    scale = scale.clamp(min=1e-8)
 
     def loss(stab: Stabilizer) -> Tensor:
         theta = stab.theta()[:, None, :]

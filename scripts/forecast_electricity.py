@@ -55,6 +55,7 @@ from imitgame.simulacral import (  # noqa: E402
     build_simulacral,
     equilibrium_regret,
     fit,
+    problem_from_game,
     score,
 )
 
@@ -62,6 +63,7 @@ FORECASTERS = ("model", "arima", "arimax", "naive_day", "naive_week")
 ORDERS = ((1, 0, 1), (2, 0, 1), (3, 0, 1), (1, 1, 1), (2, 1, 1), (2, 1, 2))
 SELECTION_HOURS = 24 * 60  # AIC order selection on the last 60 days of TRAIN (speed)
 EXOG_SCALE = 1e4
+FIT_VERSION = 2  # part of a saved fit's key: bump when the fit itself changes
 
 
 # --- the model -----------------------------------------------------------------------------------
@@ -84,7 +86,7 @@ def fit_model(
     key += (
         "-"
         + hashlib.sha256(
-            json.dumps([env, asdict(algo)], sort_keys=True, default=str).encode()
+            json.dumps([FIT_VERSION, env, asdict(algo)], sort_keys=True, default=str).encode()
         ).hexdigest()[:8]
     )
     env_key = {k: v for k, v in env.items() if k != "data_path"}
@@ -95,7 +97,7 @@ def fit_model(
         state = torch.load(saved, weights_only=False)
         print(f"reusing the fit saved in {saved}")
         return game, state["theta"], state["info"]
-    problem = build_simulacral(game, game.observed_contexts(), game.observed_outcomes(), algo)
+    problem, _ = problem_from_game(game, algo)  # TRAIN's prices, recency-weighted
     started = time.perf_counter()
     fit(problem, progress=True)
     seconds = time.perf_counter() - started

@@ -12,6 +12,20 @@ from pathlib import Path
 import pandas as pd
 
 
+def write_days(raw: pd.DataFrame, first: str | None, last: str | None, out: Path) -> int:
+    """Write the rows of ``raw`` (the CSV read as text) dated ``first``..``last`` (local dates,
+    inclusive; None: open) to ``out``; returns the number of rows."""
+    local_date = raw["time"].str.slice(0, 10)  # the timestamps are local time with their offset
+    keep = pd.Series(True, index=raw.index)
+    if first is not None:
+        keep &= local_date >= first
+    if last is not None:
+        keep &= local_date <= last
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw[keep].to_csv(out, index=False)
+    return int(keep.sum())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path)
@@ -20,11 +34,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     raw = pd.read_csv(args.source, dtype=str, keep_default_na=False)
-    local_date = raw["time"].str.slice(0, 10)  # the timestamps are local time with their offset
-    keep = (local_date >= args.first) & (local_date <= args.last)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    raw[keep].to_csv(args.out, index=False)
-    print(f"{int(keep.sum())} rows -> {args.out}")
+    print(f"{write_days(raw, args.first, args.last, args.out)} rows -> {args.out}")
 
 
 if __name__ == "__main__":

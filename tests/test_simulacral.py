@@ -66,6 +66,25 @@ def test_prices_only_recover_theta():
     assert records[-1].observation_loss.item() < 1e-3 * records[0].observation_loss.item()
 
 
+def test_zero_weight_observations_are_ignored():
+    """Observation weights ω enter L_obs: prices corrupted on a quarter of the hours but weighted
+    0 leave θ recoverable; weighted 1 they do not."""
+    game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=400, synthetic_seed=3)
+    contexts = game.observed_contexts()
+    theta_true = game.true_params[None]
+    prices = simulate_observations(game, theta_true, contexts[None])
+    corrupted = prices.clone()
+    corrupted[:, 300:] += 50.0
+    weights = torch.ones(400)
+    weights[300:] = 0.0
+    ignored = build_simulacral(game, contexts, corrupted, config(), weights)
+    fit(ignored)
+    assert score(ignored, theta_true).relative_error.item() < 1e-2
+    trusted = build_simulacral(game, contexts, corrupted, config(iterations=1000))
+    fit(trusted)
+    assert score(trusted, theta_true).relative_error.item() > 0.05
+
+
 def test_dual_lambda_rises_with_regret():
     game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=50)
     contexts = game.observed_contexts()
@@ -84,6 +103,11 @@ def test_bad_input():
         build_simulacral(game, contexts, torch.zeros(19, 1), config())
     with pytest.raises(ImitgameError, match="NaN"):
         build_simulacral(game, contexts, torch.full((20, 1), float("nan")), config())
+    prices = torch.zeros(20, 1)
+    with pytest.raises(ImitgameError, match="observation weights"):
+        build_simulacral(game, contexts, prices, config(), torch.ones(19))
+    with pytest.raises(ImitgameError, match="observation weights"):
+        build_simulacral(game, contexts, prices, config(), -torch.ones(20))
     with pytest.raises(ImitgameError, match="lambda_update"):
         config(lambda_update="sometimes")
 

@@ -10,6 +10,7 @@ import torch
 
 from envs.electricity import CONTEXT_DIM, ElectricityMarket
 from imitgame.energy import forbidden_columns, load_energy_csv
+from imitgame.errors import ImitgameError
 from imitgame.simulacral import equilibrium_regret
 from imitgame.testing import check_game
 
@@ -60,6 +61,20 @@ def test_data_backed_market_builds_contexts():
     assert ctx.shape[1] == CONTEXT_DIM
     assert ctx.shape[0] == game.observed_outcomes().shape[0] == 24 * (31 - 7)
     assert torch.isfinite(ctx).all()
+
+
+def test_recency_weights_discount_old_days():
+    january = dict(data_path=str(SHARED), train_start="2016-01-01", train_end="2016-01-31")
+    game = ElectricityMarket(**january, recency_days=10.0)
+    weights = game.observation_weights()
+    assert weights.shape == (24 * 24,)
+    assert weights.mean().item() == pytest.approx(1.0)
+    by_day = weights.view(24, 24)
+    assert torch.allclose(by_day, by_day[:, :1].expand(-1, 24))  # one weight per day
+    assert torch.allclose(by_day[:-1, 0] / by_day[1:, 0], torch.tensor(np.exp(-0.1)))
+    assert ElectricityMarket(**january).observation_weights() is None
+    with pytest.raises(ImitgameError, match="recency_days"):
+        ElectricityMarket(recency_days=0.0)
 
 
 @pytest.mark.parametrize("refit_every", [0, 1])
