@@ -11,7 +11,8 @@ and generator i earns u_i = P(Q) q_i − c_i q_i − d q_i²/2. With r = 1/(b + 
 
     Q* = n r (a − c̄) / (1 + n b r),  q_i* = r (a − c_i − b Q*),  P* = (a + b r Σc_i) / (1 + n b r)
 
-(interior when P* > max c_i). θ = (w: 24 hours × (1 + m + 6) demand weights on the m features and
+(interior when P* > max c_i; :meth:`ElectricityMarket.equilibrium` also solves the corners where
+dear generators are priced out). θ = (w: 24 hours × (1 + m + 6) demand weights on the m features and
 the Monday..Saturday indicators (Sunday is the reference) — or 24 hour intercepts and m + 6 shared
 slopes with ``per_hour_slopes=False`` — c_0..c_{n−1}, b, d).
 Only prices are observed, so from prices alone the equilibrium pins down the map x ↦ P*(x): the
@@ -234,13 +235,21 @@ class ElectricityMarket(StaticGame):
         return (p.unsqueeze(-1) - c) * q - 0.5 * d.unsqueeze(-1) * q**2
 
     def equilibrium(self, theta: Tensor, context: Tensor | None = None) -> Tensor:
-        """Interior Cournot equilibrium (clamped to the action box) ``[..., n, 1]``."""
+        """The Cournot equilibrium ``[..., n, 1]``, corners included: the k cheapest generators
+        produce q_i = r (P − c_i) at P_k = (a + b r Σ_{j≤k} c_(j)) / (1 + k b r), k the largest
+        count whose dearest member covers its cost, c_(k) < P_k (an initial segment of the
+        sorted costs: once a generator is priced out, so are the dearer ones); the rest offer 0.
+        """
         _, c, b, d = self._split(theta)
-        a = self.intercept(theta, self._context(context))
-        r = 1.0 / (b + d)
-        n = self.n_firms
-        total = n * r * (a - c.mean(-1)) / (1 + n * b * r)
-        q = r.unsqueeze(-1) * (a.unsqueeze(-1) - c - (b * total).unsqueeze(-1))
+        a = self.intercept(theta, self._context(context)).unsqueeze(-1)  # [..., 1]
+        br = (b / (b + d)).unsqueeze(-1)
+        costs = c.sort(-1).values
+        count = torch.arange(1, self.n_firms + 1, dtype=a.dtype, device=a.device)
+        price_k = (a + br * costs.cumsum(-1)) / (1 + count * br)  # [..., n]: k = 1..n active
+        active = (costs < price_k).sum(-1, keepdim=True)
+        chosen = price_k.gather(-1, (active - 1).clamp(min=0))
+        price = torch.where(active > 0, chosen, a)  # nobody covers its cost: Q = 0, P = a
+        q = (price - c).clamp(min=0) / (b + d).unsqueeze(-1)
         return self.project_actions(q.unsqueeze(-1))
 
     def best_response(

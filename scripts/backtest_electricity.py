@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--periods", nargs="+", type=period, required=True, help="FIRST:LAST")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--iterations", type=int, default=None, help="override algo.iterations")
+    parser.add_argument(
+        "--forecast-args", default="", help="more arguments for forecast_electricity.py, quoted"
+    )
     args = parser.parse_args(argv)
     try:
         load_energy_csv(args.csv)  # one-line errors for a bad file before any work
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
         metrics = forecast_electricity.main(
             ["--train", str(train), "--test", str(test), "--out", str(folder)]
             + ["--threads", str(args.threads)]
+            + ([] if args.iterations is None else ["--iterations", str(args.iterations)])
+            + args.forecast_args.split()
         )
         n = len(pd.read_csv(folder / "predictions.csv"))
         hours += n

@@ -49,6 +49,24 @@ def test_equilibrium_is_nash_and_best_response_is_best(game):
         assert bool((u_br > game.payoffs(dev, theta[:, None], ctx)[..., 0]).all())
 
 
+def test_equilibrium_with_priced_out_generators(game):
+    """Low demand: generators whose cost the price does not cover offer nothing, and the result
+    is still a Nash equilibrium (exact regret 0), where the interior formula is not."""
+    theta = game.true_params.clone()
+    ctx = game.observed_contexts()[:4]
+    shift = torch.tensor([1.5, 3.0, 5.0, 0.5]) - game.intercept(theta, ctx)
+    theta = theta.expand(4, -1).clone()
+    theta[:, :24] += shift[:, None]  # every hour intercept moves, so a(x_k) = target_k
+    a = game.intercept(theta[:, None], ctx[:, None])[:, 0]
+    assert torch.allclose(a, torch.tensor([1.5, 3.0, 5.0, 0.5]))
+    eq = game.equilibrium(theta[:, None], ctx[:, None])[:, 0, :, 0]  # [4, n]
+    # c = (0, 1, 2), b = d = 1: P_k = (a + Σ_{j≤k} c_j / 2) / (1 + k / 2). a = 1.5: P_1 = 1 > 0
+    # but P_2 = 1 does not cover c = 1, so only the first produces, q = (P − 0) / 2 = 0.5
+    assert torch.allclose(eq[0], torch.tensor([0.5, 0.0, 0.0]))
+    assert (eq > 0).sum(-1).tolist() == [1, 2, 3, 1]  # a = 3: P_3 = 1.8 < 2; a = 5: P_3 = 2.6
+    assert equilibrium_regret(game, theta, ctx[:, None]).max().item() < 1e-12
+
+
 def test_check_game(game):
     check_game(game)
 
@@ -117,3 +135,43 @@ def test_no_peeking_at_day_d(refit_every):
     for name in ("model", "arima", "naive_day"):
         assert not np.allclose(before.loc[nxt, name], after.loc[nxt, name])
     assert len(before.attrs["refits"]) == (2 if refit_every else 0)  # at 04-02 and 04-03
+
+
+def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
+    """The scripts as a user runs them, on a tiny budget: outputs written, metrics complete."""
+    sys.path.insert(0, str(ROOT))
+    from scripts import backtest_electricity, forecast_electricity
+    from scripts.split_energy_csv import write_days
+
+    raw = pd.read_csv(SHARED, dtype=str, keep_default_na=False)
+    source = tmp_path / "march.csv"
+    write_days(raw, "2016-02-20", "2016-03-12", source)
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    write_days(raw, "2016-02-20", "2016-03-08", train)
+    write_days(raw, "2016-03-09", "2016-03-12", test)
+    torch.set_default_dtype(torch.float64)
+    try:
+        tiny = ["--iterations", "20", "--recalibrate-every", "2", "--recalibrate-iterations", "3"]
+        out = tmp_path / "forecast"
+        metrics = forecast_electricity.main(
+            ["--train", str(train), "--test", str(test), "--out", str(out)]
+            + ["--cache", str(tmp_path / "fits"), *tiny]
+        )
+        assert set(metrics["mse"]) == set(forecast_electricity.FORECASTERS)
+        assert metrics["days"] == 4 and len(metrics["refits"]) == 1  # at 03-11
+        assert metrics["equilibrium_regret_test"] < 1e-9  # forecasts are equilibrium prices
+        for name in ("metrics.json", "predictions.csv", "forecast.png", "model.pt"):
+            assert (out / name).is_file(), name
+        assert len(pd.read_csv(out / "predictions.csv")) == 4 * 24
+        result = backtest_electricity.main(
+            [str(source), "--periods", "2016-03-07:2016-03-09", "2016-03-10:2016-03-12"]
+            + ["--out", str(tmp_path / "backtest"), "--iterations", "20"]
+            + ["--forecast-args", "--recalibrate-every 0 --cache " + str(tmp_path / "fits")]
+        )
+    finally:
+        torch.set_default_dtype(torch.float32)
+    periods = result["periods"]
+    assert [p["days"] for p in periods] == [3, 3, 6]
+    pooled = periods[-1]["mse"]["model"]
+    assert pooled == pytest.approx((periods[0]["mse"]["model"] + periods[1]["mse"]["model"]) / 2)
+    assert (tmp_path / "backtest" / "backtest.md").is_file()
