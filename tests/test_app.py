@@ -170,11 +170,11 @@ LONG = [
 ]
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
-def test_resume_after_interruption_matches_uninterrupted(tmp_path, how):
-    reference = run_in_process(tmp_path / "reference", *LONG)
+def interrupt_and_resume(args: list[str], tmp_path: Path, how: int = signal.SIGINT) -> dict:
+    """Start a run, stop it with ``how`` once its first checkpoint exists, resume it; returns
+    the resumed run's results (and checks the exit codes on the way)."""
     run_dir = tmp_path / "interrupted"
-    proc = train(*LONG, f"hydra.run.dir={run_dir}", wait=False)
+    proc = train(*args, f"hydra.run.dir={run_dir}", wait=False)
     deadline = time.time() + 120
     while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.01)
@@ -184,7 +184,13 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, how):
     assert not (run_dir / "results.json").exists()
     resumed = train(f"resume={run_dir}", "progress=false", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    got = json.loads((run_dir / "results.json").read_text())
+    return json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, how):
+    reference = run_in_process(tmp_path / "reference", *LONG)
+    got = interrupt_and_resume(LONG, tmp_path, how)
     assert got["theta_hat"] == reference["theta_hat"]
     assert got["iterations"] == reference["iterations"] == 1200
 
@@ -194,17 +200,7 @@ def test_markov_resume_matches_uninterrupted(tmp_path):
     are the ones the uninterrupted run drew."""
     args = ["env=fish_war", "algo.iterations=120", "algo.checkpoint_every=20", "progress=false"]
     reference = run_in_process(tmp_path / "reference", *args)
-    run_dir = tmp_path / "interrupted"
-    proc = train(*args, f"hydra.run.dir={run_dir}", wait=False)
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    resumed = train(f"resume={run_dir}", "progress=false", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    got = json.loads((run_dir / "results.json").read_text())
+    got = interrupt_and_resume(args, tmp_path)
     assert got["theta_hat"] == reference["theta_hat"]
 
 
@@ -225,21 +221,11 @@ def test_simulacral_resume_matches_uninterrupted(tmp_path):
     ]
     reference = run_in_process(tmp_path / "reference", *args)
     assert reference["regret_weight"] > 0.01  # λ moved under dual ascent
-    run_dir = tmp_path / "interrupted"
-    proc = train(*args, f"hydra.run.dir={run_dir}", wait=False)
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    resumed = train(f"resume={run_dir}", "progress=false", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    got = json.loads((run_dir / "results.json").read_text())
+    got = interrupt_and_resume(args, tmp_path)
     assert got["theta_hat"] == reference["theta_hat"]
     assert got["regret_weight"] == reference["regret_weight"]
     for name in ("model.pt", "convergence.png"):
-        assert (run_dir / name).is_file()
+        assert (tmp_path / "interrupted" / name).is_file()
 
 
 def test_resume_needs_a_run_folder(tmp_path):
