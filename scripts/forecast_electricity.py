@@ -286,23 +286,49 @@ def forecast_all(
     return table
 
 
-def plot(predictions: pd.DataFrame, path: Path) -> None:
+def plot(predictions: pd.DataFrame, path: Path, zoom_days: int = 14) -> None:
+    """Three panels: the last ``zoom_days`` of forecasts against actuals (all forecasters), the
+    model's and ARIMA's residuals over the whole test, and every forecaster's daily MSE."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = pd.to_datetime(predictions["timestamp"], utc=True)
-    fig, axes = plt.subplots(2, 1, figsize=(14, 7), sharex=True)
-    axes[0].plot(x, predictions["actual"], color="black", linewidth=1.0, label="actual")
-    for name in FORECASTERS:
+    x = pd.to_datetime(predictions["timestamp"], utc=True).dt.tz_convert("Europe/Madrid")
+    names = [n for n in FORECASTERS if n in predictions]
+    color = {name: f"C{i}" for i, name in enumerate(FORECASTERS)}  # one colour per forecaster
+    fig, axes = plt.subplots(3, 1, figsize=(14, 10))
+    days = sorted(predictions["date"].unique())
+    recent = predictions["date"].isin(days[-zoom_days:]).to_numpy()
+    ax = axes[0]
+    ax.plot(x[recent], predictions["actual"][recent], color="black", linewidth=1.4, label="actual")
+    for name in names:
+        width = 1.2 if name == "model" else 0.7
+        ax.plot(
+            x[recent], predictions[name][recent], color=color[name], linewidth=width, label=name
+        )
+    ax.set_ylabel("price actual (EUR/MWh)")
+    ax.set_title(f"the last {min(zoom_days, len(days))} test days")
+    ax.legend(ncol=6, fontsize=8)
+    ax = axes[1]
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    for name in ("arima", "model"):
         if name in predictions:
-            axes[0].plot(x, predictions[name], linewidth=0.7, label=name)
-            axes[1].plot(x, predictions[name] - predictions["actual"], linewidth=0.6, label=name)
-    axes[0].set_ylabel("price actual (EUR/MWh)")
-    axes[0].legend(ncol=6, fontsize=8)
-    axes[1].axhline(0.0, color="black", linewidth=0.6)
-    axes[1].set_ylabel("forecast − actual")
+            residual = predictions[name] - predictions["actual"]
+            ax.plot(x, residual, color=color[name], linewidth=0.6, label=name)
+    ax.set_ylabel("forecast − actual")
+    ax.set_title("residuals over the whole test")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    squared = predictions[names].sub(predictions["actual"], axis=0) ** 2
+    daily = squared.groupby(predictions["date"]).mean()
+    for name in names:
+        label = f"{name} (MSE {squared[name].mean():.2f})"
+        width = 1.4 if name == "model" else 0.8
+        ax.plot(pd.to_datetime(daily.index), daily[name], color=color[name], lw=width, label=label)
+    ax.set_yscale("log")
+    ax.set_ylabel("daily MSE")
+    ax.legend(ncol=3, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
