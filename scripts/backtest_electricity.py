@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
             + ([] if args.iterations is None else ["--iterations", str(args.iterations)])
             + args.forecast_args.split()
         )
-        n = len(pd.read_csv(folder / "predictions.csv"))
+        n = metrics["hours"]
         hours += n
         for key in NAMES:
             pooled[key] += metrics["mse"][key] * n

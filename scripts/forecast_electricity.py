@@ -385,10 +385,16 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit(2)
     args.out.mkdir(parents=True, exist_ok=True)
     predictions.to_csv(args.out / "predictions.csv", index=False)
-    err = {n: float(np.mean((predictions[n] - predictions["actual"]) ** 2)) for n in FORECASTERS}
+    scored = predictions[predictions["actual"].notna()]  # a blank actual price scores nothing
+    if scored.empty:
+        print("error: TEST has no actual prices to score the forecasts on", file=sys.stderr)
+        sys.exit(2)
+    err = {n: float(np.mean((scored[n] - scored["actual"]) ** 2)) for n in FORECASTERS}
     metrics = {
         "mse": err,
         "days": int(predictions["date"].nunique()),
+        "hours": len(scored),
+        "hours_without_actual": len(predictions) - len(scored),
         "equilibrium_regret_test": predictions.attrs["equilibrium_regret"],
         "orders": predictions.attrs.get("orders"),
         "fit": info,

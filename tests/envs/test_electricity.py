@@ -149,6 +149,9 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     write_days(raw, "2016-02-20", "2016-03-08", train)
     write_days(raw, "2016-03-09", "2016-03-12", test)
+    blank_last = pd.read_csv(test, dtype=str, keep_default_na=False)
+    blank_last.loc[blank_last.index[-1], "price actual"] = ""  # a blank actual is not scored
+    blank_last.to_csv(test, index=False)
     torch.set_default_dtype(torch.float64)
     try:
         tiny = ["--iterations", "20", "--recalibrate-every", "2", "--recalibrate-iterations", "3"]
@@ -159,6 +162,8 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
         )
         assert set(metrics["mse"]) == set(forecast_electricity.FORECASTERS)
         assert metrics["days"] == 4 and len(metrics["refits"]) == 1  # at 03-11
+        assert (metrics["hours"], metrics["hours_without_actual"]) == (95, 1)
+        assert all(np.isfinite(v) for v in metrics["mse"].values())
         assert metrics["equilibrium_regret_test"] < 1e-9  # forecasts are equilibrium prices
         for name in ("metrics.json", "predictions.csv", "forecast.png", "model.pt"):
             assert (out / name).is_file(), name
