@@ -77,7 +77,7 @@ def bound(
         hour, x = design(forecast_contexts(frame, day))
         actual = frame.loc[frame["date"] == day, PRICE].to_numpy()
         errors.append((coef[hour] * x).sum(1) - actual)
-    return float(np.mean(np.concatenate(errors) ** 2))
+    return float(np.nanmean(np.concatenate(errors) ** 2))  # a blank actual scores nothing
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -86,9 +86,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train", required=True, type=Path)
     parser.add_argument("--test", required=True, type=Path)
     parser.add_argument("--metrics", type=Path, help="metrics.json of a forecast run, to compare")
-    parser.add_argument("--recalibrate-every", type=int, default=7)
-    parser.add_argument("--window-days", type=int, default=365)
-    parser.add_argument("--recency-days", type=float, default=env.get("recency_days"))
+    parser.add_argument("--recalibrate-every", type=int, default=7, help="days; 0: fit once")
+    parser.add_argument("--window-days", type=int, default=365, help="history a refit reads")
+    parser.add_argument(
+        "--recency-days",
+        type=lambda text: None if text.lower() == "none" else float(text),
+        default=env.get("recency_days"),
+        help="τ of the recency weights (none: uniform); default: configs/env/electricity.yaml",
+    )
     parser.add_argument("--ridge", type=float, default=1e-8, help="ridge, per observation")
     args = parser.parse_args(argv)
     train, test = load_energy_csv(args.train), load_energy_csv(args.test)

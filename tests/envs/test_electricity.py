@@ -140,7 +140,7 @@ def test_no_peeking_at_day_d(refit_every):
 def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
     """The scripts as a user runs them, on a tiny budget: outputs written, metrics complete."""
     sys.path.insert(0, str(ROOT))
-    from scripts import backtest_electricity, forecast_electricity
+    from scripts import backtest_electricity, electricity_linear_bound, forecast_electricity
     from scripts.split_energy_csv import write_days
 
     raw = pd.read_csv(SHARED, dtype=str, keep_default_na=False)
@@ -168,6 +168,11 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
         for name in ("metrics.json", "predictions.csv", "forecast.png", "model.pt"):
             assert (out / name).is_file(), name
         assert len(pd.read_csv(out / "predictions.csv")) == 4 * 24
+        bound = electricity_linear_bound.main(
+            ["--train", str(train), "--test", str(test), "--metrics", str(out / "metrics.json")]
+        )
+        assert np.isfinite(bound["least_squares_bound"])
+        assert bound["ratios_to_arima"]["arima"] == 1.0
         result = backtest_electricity.main(
             [str(source), "--periods", "2016-03-07:2016-03-09", "2016-03-10:2016-03-12"]
             + ["--out", str(tmp_path / "backtest"), "--iterations", "20"]
