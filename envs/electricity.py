@@ -215,13 +215,16 @@ class ElectricityMarket(StaticGame):
     def intercept(self, theta: Tensor, context: Tensor) -> Tensor:
         """a(x) ``[...]`` from ``theta [..., p]`` and ``context [..., CONTEXT_DIM]``."""
         w = self._split(theta)[0]
+        batch = context.shape[:-1]
         context = _unexpanded(context)
         hour = context[..., :24]
         # slopes apply to the features and the Monday..Saturday indicators (Sunday: reference)
         design = torch.cat([context[..., 31:], context[..., 24:30]], -1)
         if self.per_hour_slopes:
-            return _per_hour(w.unflatten(-1, (24, 1 + N_DESIGN)), hour, design)
-        return (hour * w[..., :24]).sum(-1) + (design * w[..., 24:]).sum(-1)
+            a = _per_hour(w.unflatten(-1, (24, 1 + N_DESIGN)), hour, design)
+        else:
+            a = (hour * w[..., :24]).sum(-1) + (design * w[..., 24:]).sum(-1)
+        return a.expand(torch.broadcast_shapes(a.shape, batch))  # a view: the full batch shape
 
     def price(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:
         """Market-clearing price P = a(x) − b Q ``[...]``."""
@@ -284,7 +287,7 @@ class ElectricityMarket(StaticGame):
 def _unexpanded(context: Tensor) -> Tensor:
     """``context`` with every broadcast (stride-0) leading dimension cut to size 1: the regret
     estimator expands the observed contexts over its n + 1 deviation rows, and a(x) need only be
-    computed once per context (the result broadcasts back)."""
+    computed once per context (:meth:`ElectricityMarket.intercept` expands the result back)."""
     for dim in range(context.dim() - 1):
         if context.stride(dim) == 0 and context.shape[dim] > 1:
             context = context.narrow(dim, 0, 1)

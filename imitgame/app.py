@@ -143,7 +143,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if not isinstance(threads, int) or threads < 1:
             raise ImitgameError(f"bad value for threads: {threads!r} is not a positive int")
         torch.set_num_threads(threads)
-    simulacral = cfg.algo.get("problem") == "simulacral"  # Algorithm 3
     resumed = cfg.get("resume")
     if resumed:
         run_dir = Path(hydra.utils.to_absolute_path(str(resumed)))
@@ -153,6 +152,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / CONFIG, resolve=True)
+    simulacral = cfg.algo.get("problem") == "simulacral"  # Algorithm 3; a resume: the run's own
 
     if not isinstance(cfg.get("seed"), int):
         raise ImitgameError(f"bad value for seed: {cfg.get('seed')!r} is not an int")

@@ -35,9 +35,14 @@ NAMES = forecast_electricity.FORECASTERS
 def period(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     first, _, last = text.partition(":")
     try:
-        return pd.Timestamp(first), pd.Timestamp(last)
+        bounds = pd.Timestamp(first), pd.Timestamp(last)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"period {text!r} is not FIRST:LAST (dates)") from None
+        bounds = (pd.NaT, pd.NaT)
+    if any(pd.isna(b) for b in bounds):
+        raise argparse.ArgumentTypeError(f"period {text!r} is not FIRST:LAST (two dates)")
+    if bounds[1] < bounds[0]:
+        raise argparse.ArgumentTypeError(f"period {text!r} ends before it starts")
+    return bounds
 
 
 def table(rows: list[dict]) -> str:

@@ -6,15 +6,16 @@ Fits the game (configs/env/electricity.yaml, configs/algo/simulacral.yaml) on al
 simulacral learning — or reuses a saved fit of the same file and settings — then forecasts every
 full day D of TEST at midnight of D (DESIGN.md §6): every column up to the end of D−1, for D only
 the day-ahead forecast columns. The model's forecast is the fitted game's equilibrium price in D's
-contexts. Every ``--recalibrate-every`` days the game is refitted on the history known at that
-midnight (the last ``--window-days`` days, recency-weighted), warm-started from the current θ̂ by
-the same simulacral GDA: after D, D's actual values join the history, for the game as for the
-ARIMA filters. Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead
-forecasts as regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals
+contexts. At every ``--recalibrate-every``-th forecast day (TRAIN's own fit serves a first day
+that follows TRAIN directly) the game is refitted on the history known at that midnight (the last
+``--window-days`` days, recency-weighted), warm-started from the current θ̂ by the same simulacral
+GDA: after D, D's actual values join the history, for the game as for the ARIMA filters.
+Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead forecasts as
+regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals
 after it is forecast), seasonal naive (same hour yesterday / a week earlier).
 
 Writes DIR/metrics.json, DIR/predictions.csv, DIR/forecast.png (forecasts and residuals) and
-DIR/model.pt (θ̂).
+DIR/model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved).
 """
 
 from __future__ import annotations
@@ -220,7 +221,16 @@ def forecast_all(
 ) -> pd.DataFrame:
     """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour; the
     game refitted on the way when ``recalibration`` says so (``attrs["refits"]``)."""
-    frame = pd.concat([train, test[~test.index.isin(train.index)]]).sort_index()
+    # held-out days only: TEST days up to TRAIN's last day are not forecast (the fit saw them)
+    seen = test["date"].le(train["date"].max())
+    overlap = int(test.loc[seen, "date"].nunique())
+    if overlap:
+        note = f"note: {overlap} TEST day(s) up to TRAIN's last day are not forecast"
+        print(note, file=sys.stderr)
+    test = test[~seen]
+    if test.empty:
+        raise ImitgameError(f"TEST has no day after TRAIN's last day {train['date'].max().date()}")
+    frame = pd.concat([train, test]).sort_index()
     history_days = set(frame["date"].unique())
     days = [
         d
@@ -236,7 +246,7 @@ def forecast_all(
             arimax = StateSpaceForecaster(price_train, exog_of(train), orders)
     consumed = n_train  # rows of `frame` the ARIMA states have seen (train rows come first)
     if not frame.index[:n_train].equals(train.index):
-        raise ImitgameError("TEST overlaps or precedes TRAIN: test rows must come after train")
+        raise ImitgameError("TEST precedes TRAIN: test rows must come after train")
     out, regrets, refits = [], [], []
     theta = theta.reshape(-1)
     for number, day in enumerate(tqdm(days, desc="forecast days", dynamic_ncols=True)):
@@ -281,6 +291,7 @@ def forecast_all(
     table = pd.concat(out, ignore_index=True)
     table.attrs["equilibrium_regret"] = sum(regrets) / len(table)
     table.attrs["refits"] = refits
+    table.attrs["test_days_in_train"] = overlap
     if baselines:
         table.attrs["orders"] = {"arima": arima.order, "arimax": arimax.order}
     return table
@@ -400,6 +411,7 @@ def main(argv: list[str] | None = None) -> dict:
         "fit": info,
         "forecast_seconds": forecast_seconds,
         "refits": predictions.attrs["refits"],
+        "test_days_in_train": predictions.attrs["test_days_in_train"],
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     torch.save({"theta": theta, "param_names": game.param_names}, args.out / "model.pt")  # TRAIN's

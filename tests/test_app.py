@@ -228,6 +228,18 @@ def test_simulacral_resume_matches_uninterrupted(tmp_path):
         assert (tmp_path / "interrupted" / name).is_file()
 
 
+def test_resume_follows_the_saved_run_not_the_command_line(tmp_path):
+    """An inverse run of a game whose tuning file selects simulacral learning resumes as what it
+    was: the route is read from the run's saved config, not from a fresh composition."""
+    args = ["env=electricity", "~tuning@algo", "env.data_path=null", "env.per_hour_slopes=false"]
+    args += ["env.synthetic_hours=50", "algo.iterations=20", "algo.eval_every=10", "progress=false"]
+    first = run_in_process(tmp_path, *args)
+    assert first.get("problem") != "simulacral"
+    resumed = run_in_process(tmp_path / "ignored", "env=electricity", f"resume={tmp_path}")
+    assert resumed.get("problem") != "simulacral"
+    assert resumed["theta_hat"] == first["theta_hat"]
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(ImitgameError, match="no checkpoint.pt"):
         run_in_process(tmp_path, "env=cournot", f"resume={tmp_path}")

@@ -67,6 +67,19 @@ def test_equilibrium_with_priced_out_generators(game):
     assert equilibrium_regret(game, theta, ctx[:, None]).max().item() < 1e-12
 
 
+def test_expanded_contexts_keep_their_batch_shape(game):
+    """a(x) is computed once per context under an expanded batch (the regret estimator's deviation
+    rows), and every output keeps the full broadcast shape."""
+    theta = game.true_params
+    ctx = game.observed_contexts()[:5]
+    wide = ctx[None].expand(4, -1, -1)
+    assert game.intercept(theta, wide).shape == (4, 5)
+    eq = game.equilibrium(theta, wide)
+    assert eq.shape == (4, 5, 3, 1)
+    assert torch.equal(eq, game.equilibrium(theta, wide.clone()))
+    assert game.best_response(eq, theta, wide).shape == (4, 5, 3, 1)
+
+
 def test_check_game(game):
     check_game(game)
 
@@ -140,7 +153,7 @@ def test_no_peeking_at_day_d(refit_every):
 def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
     """The scripts as a user runs them, on a tiny budget: outputs written, metrics complete."""
     sys.path.insert(0, str(ROOT))
-    from scripts import backtest_electricity, electricity_linear_bound, forecast_electricity
+    from scripts import backtest_electricity, electricity_least_squares, forecast_electricity
     from scripts.split_energy_csv import write_days
 
     raw = pd.read_csv(SHARED, dtype=str, keep_default_na=False)
@@ -168,11 +181,11 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
         for name in ("metrics.json", "predictions.csv", "forecast.png", "model.pt"):
             assert (out / name).is_file(), name
         assert len(pd.read_csv(out / "predictions.csv")) == 4 * 24
-        bound = electricity_linear_bound.main(
+        least_squares = electricity_least_squares.main(
             ["--train", str(train), "--test", str(test), "--metrics", str(out / "metrics.json")]
         )
-        assert np.isfinite(bound["least_squares_bound"])
-        assert bound["ratios_to_arima"]["arima"] == 1.0
+        assert np.isfinite(least_squares["least_squares"])
+        assert least_squares["ratios_to_arima"]["arima"] == 1.0
         result = backtest_electricity.main(
             [str(source), "--periods", "2016-03-07:2016-03-09", "2016-03-10:2016-03-12"]
             + ["--out", str(tmp_path / "backtest"), "--iterations", "20"]
@@ -180,6 +193,9 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
         )
     finally:
         torch.set_default_dtype(torch.float32)
+    for bad in ("2016-08-20", "2016-03-12:2016-03-10", "x:y"):
+        with pytest.raises(SystemExit):
+            backtest_electricity.main([str(source), "--periods", bad, "--out", str(tmp_path)])
     periods = result["periods"]
     assert [p["days"] for p in periods] == [3, 3, 6]
     pooled = periods[-1]["mse"]["model"]

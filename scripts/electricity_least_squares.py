@@ -1,15 +1,17 @@
-"""How well can the electricity game forecast at best? The least-squares bound of its price map.
+"""The least-squares fit of the electricity game's price map: what an exact fit would forecast.
 
-    python scripts/electricity_linear_bound.py --train TRAIN.csv --test TEST.csv \
+    python scripts/electricity_least_squares.py --train TRAIN.csv --test TEST.csv \
         [--metrics DIR/metrics.json]
 
-The fitted game's equilibrium price is affine in its demand intercept a(x), and a(x) is linear in
-the demand weights (envs/electricity.py), so P*(x) = (a(x) + b r Σc) / (1 + n b r) spans exactly
-the per-hour linear functions of the game's features. Solving the recency-weighted least squares
-for those weights in closed form — on the same inputs, under the same day-ahead rules and the same
-refit schedule as ``forecast_electricity.py`` — gives the lowest forecast error any θ of this game
-reaches with that schedule. It is a diagnostic of the model class, not a forecaster of its own:
-with ``--metrics`` it prints the bound beside the five MSEs of a forecast run.
+While every generator produces, the fitted game's equilibrium price P*(x) = (a(x) + b r Σc) /
+(1 + n b r) is affine in its demand intercept a(x), and a(x) is linear in the demand weights
+(envs/electricity.py): the game's price map is a per-hour linear function of its features. The
+recency-weighted least-squares fit of that function — on the same inputs, under the same
+day-ahead rules, the same days and the same refit schedule as ``forecast_electricity.py`` — is
+what the simulacral fit approaches when it converges (it also carries λ·regret and Θ's bounds).
+Its forecast error is a reference for the model class: the error an exact fit of this game makes.
+It is a diagnostic, not a forecaster of its own: with ``--metrics`` it prints its MSE beside the
+five MSEs of a forecast run.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from envs.electricity import LAGS, forecast_contexts, training_set  # noqa: E402
 from imitgame.energy import PRICE, full_days, load_energy_csv  # noqa: E402
+from imitgame.errors import ImitgameError  # noqa: E402
 
 
 def design(contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +54,7 @@ def fit_hours(
     return coef
 
 
-def bound(
+def least_squares_mse(
     train: pd.DataFrame,
     test: pd.DataFrame,
     every: int,
@@ -62,7 +65,12 @@ def bound(
     """MSE over TEST's forecastable days of the least-squares price map, refitted every
     ``every`` days (0: once) on the ``window_days`` before the forecast day."""
     frame = pd.concat([train, test[~test.index.isin(train.index)]]).sort_index()
-    days = [d for d in full_days(test) if d - pd.Timedelta(days=LAGS) >= frame["date"].min()]
+    history = set(frame["date"].unique())
+    days = [
+        d
+        for d in full_days(test)
+        if all(d - pd.Timedelta(days=k) in history for k in range(1, LAGS + 1))
+    ]
     coef, errors = None, []
     for number, day in enumerate(days):
         if coef is None or (every and number % every == 0):
@@ -96,17 +104,24 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--ridge", type=float, default=1e-8, help="ridge, per observation")
     args = parser.parse_args(argv)
-    train, test = load_energy_csv(args.train), load_energy_csv(args.test)
-    mse = bound(
-        train, test, args.recalibrate_every, args.window_days, args.recency_days, args.ridge
-    )
-    out = {"least_squares_bound": mse}
-    print(f"least-squares bound of the game's price map: MSE {mse:.3f}")
+    try:
+        if args.metrics is not None and not args.metrics.is_file():
+            raise ImitgameError(f"metrics file not found: {args.metrics}")
+        train, test = load_energy_csv(args.train), load_energy_csv(args.test)
+        mse = least_squares_mse(
+            train, test, args.recalibrate_every, args.window_days, args.recency_days, args.ridge
+        )
+    except ImitgameError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    out = {"least_squares": mse}
+    print(f"least-squares fit of the game's price map: MSE {mse:.3f}")
     if args.metrics is not None:
         metrics = json.loads(args.metrics.read_text())["mse"]
         out["ratios_to_arima"] = {k: v / metrics["arima"] for k, v in {**metrics, **out}.items()}
-        for name, value in {**metrics, "least_squares_bound": mse}.items():
-            print(f"  {name:20s} MSE {value:7.3f}   / ARIMA {value / metrics['arima']:.3f}")
+        for name, value in {**metrics, **out}.items():
+            if name != "ratios_to_arima":
+                print(f"  {name:14s} MSE {value:7.3f}   / ARIMA {value / metrics['arima']:.3f}")
     return out
 
 
