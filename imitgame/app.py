@@ -184,7 +184,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         problem = build_markov(game, algo, data, cfg.seed)
         theta_true = problem.theta_true
     trainer = problem.trainer
-    k = trainer.stabilizer.n_instances
 
     elapsed_before = 0.0
     history = None
@@ -260,12 +259,21 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     wall = elapsed_before + time.perf_counter() - started
     if simulacral:
         results, theta_hat = simulacral_results(problem, theta_true)
-        results.update(env=_choice("env"), iterations=trainer.step_count, wall_seconds=wall)
         save_model(run_dir / MODEL, theta_hat, cfg.env, game)
-        write_json(run_dir / "results.json", results)
-        tracker.figure(run_dir / "convergence.png")
-        print_summary(results, run_dir)
-        return results
+    else:
+        results = inverse_results(problem, game, theta_true)
+    results.update(env=_choice("env"), iterations=trainer.step_count, wall_seconds=wall)
+    write_json(run_dir / "results.json", results)
+    tracker.figure(run_dir / "convergence.png")
+    print_summary(results, run_dir)
+    return results
+
+
+def inverse_results(
+    problem: Any, game: MarkovGame, theta_true: torch.Tensor | None
+) -> dict[str, Any]:
+    """The entries of ``results.json`` for inverse learning (one-shot or Markov game)."""
+    static = isinstance(game, StaticGame)
     result = score(problem) if static else score_markov(problem)
     rel = result.relative_error
     if static:
@@ -276,7 +284,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         exact = result.exploitability_closed_form is not None
         identified, rank = None, None  # no first-order rank test for Markov games
     results = {
-        "env": _choice("env"),
         "param_names": game.param_names,
         "learned_params": [game.param_names[i] for i in problem.learn_index.tolist()],
         "theta_hat": as_list(result.theta_hat),
@@ -287,19 +294,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "max_relative_error": None if rel is None else float(rel.max()),
         "identified": identified,
         "identifiability_rank": rank,
-        "instances": k,
-        "iterations": trainer.step_count,
+        "instances": problem.trainer.stabilizer.n_instances,
         "converged_instances": int(result.converged.sum()),
-        "wall_seconds": wall,
     }
     if not static:
         closed = result.exploitability_closed_form
         results["exploitability_best_response"] = float(result.exploitability_best_response.mean())
         results["exploitability_closed_form"] = None if closed is None else float(closed.mean())
         results.update(result.extras)
-    write_json(run_dir / "results.json", results)
-    tracker.figure(run_dir / "convergence.png")
-    print_summary(results, run_dir)
     return results
 
 

@@ -28,9 +28,10 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envs.electricity import LAGS, forecast_contexts, training_set  # noqa: E402
-from imitgame.energy import PRICE, full_days, load_energy_csv  # noqa: E402
+from envs.electricity import LAGS, ElectricityMarket, forecast_contexts  # noqa: E402
+from imitgame.energy import PRICE, load_energy_csv  # noqa: E402
 from imitgame.errors import ImitgameError  # noqa: E402
+from scripts.forecast_electricity import held_out  # noqa: E402
 
 
 def design(contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,24 +65,18 @@ def least_squares_mse(
 ) -> float:
     """MSE over TEST's forecastable days of the least-squares price map, refitted every
     ``every`` days (0: once) on the ``window_days`` before the forecast day."""
-    frame = pd.concat([train, test[~test.index.isin(train.index)]]).sort_index()
-    history = set(frame["date"].unique())
-    days = [
-        d
-        for d in full_days(test)
-        if all(d - pd.Timedelta(days=k) in history for k in range(1, LAGS + 1))
-    ]
+    frame, _, days, _ = held_out(train, test)
     coef, errors = None, []
     for number, day in enumerate(days):
         if coef is None or (every and number % every == 0):
             first = day - pd.Timedelta(days=(window_days if coef is not None else 10**5) + LAGS)
             seen = frame[(frame["date"] >= first) & (frame["date"] < day)]
-            contexts, prices, fit_days = training_set(seen)
-            counts = seen[seen["date"].isin(set(fit_days))].groupby("date").size()
-            age = (pd.DatetimeIndex(fit_days)[-1] - pd.DatetimeIndex(fit_days)).days.to_numpy()
-            age = np.repeat(age.astype(float), counts.reindex(fit_days).to_numpy())
-            weights = np.ones_like(age) if recency_days is None else np.exp(-age / recency_days)
-            coef = fit_hours(contexts, prices, weights / weights.mean(), ridge)
+            game = ElectricityMarket(frame=seen, recency_days=recency_days)  # the fit's data
+            contexts = game.observed_contexts().numpy()
+            prices = game.observed_outcomes()[:, 0].numpy()
+            weights = game.observation_weights()
+            weights = np.ones_like(prices) if weights is None else weights.numpy()
+            coef = fit_hours(contexts, prices, weights, ridge)
         hour, x = design(forecast_contexts(frame, day))
         actual = frame.loc[frame["date"] == day, PRICE].to_numpy()
         errors.append((coef[hour] * x).sum(1) - actual)

@@ -53,7 +53,6 @@ from imitgame.energy import (  # noqa: E402
 from imitgame.errors import ImitgameError  # noqa: E402
 from imitgame.simulacral import (  # noqa: E402
     SimulacralConfig,
-    build_simulacral,
     equilibrium_regret,
     fit,
     problem_from_game,
@@ -148,9 +147,7 @@ def recalibrate(
         eval_every=plan.iterations,
         theta_init=theta.reshape(-1)[learned].tolist(),
     )
-    problem = build_simulacral(
-        game, game.observed_contexts(), game.observed_outcomes(), algo, game.observation_weights()
-    )
+    problem, _ = problem_from_game(game, algo)
     fit(problem)
     result = score(problem)
     info = {
@@ -209,6 +206,27 @@ def exog_of(frame: pd.DataFrame) -> np.ndarray:
 
 
 # --- the forecasting loop ------------------------------------------------------------------------
+def held_out(
+    train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.Timestamp], int]:
+    """TRAIN followed by TEST's rows after TRAIN's last day (one frame), those TEST rows, the full
+    days among them with ``LAGS`` days of history (the days to forecast), and the number of TEST
+    days dropped for lying inside TRAIN (the fit saw them)."""
+    seen = test["date"].le(train["date"].max())
+    overlap = int(test.loc[seen, "date"].nunique())
+    test = test[~seen]
+    if test.empty:
+        raise ImitgameError(f"TEST has no day after TRAIN's last day {train['date'].max().date()}")
+    frame = pd.concat([train, test]).sort_index()
+    history = set(frame["date"].unique())
+    days = [
+        d
+        for d in full_days(test)
+        if all((d - pd.Timedelta(days=k)) in history for k in range(1, LAGS + 1))
+    ]
+    return frame, test, days, overlap
+
+
 def forecast_all(
     game: ElectricityMarket,
     theta: torch.Tensor,
@@ -222,21 +240,10 @@ def forecast_all(
     """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour; the
     game refitted on the way when ``recalibration`` says so (``attrs["refits"]``)."""
     # held-out days only: TEST days up to TRAIN's last day are not forecast (the fit saw them)
-    seen = test["date"].le(train["date"].max())
-    overlap = int(test.loc[seen, "date"].nunique())
+    frame, test, days, overlap = held_out(train, test)
     if overlap:
         note = f"note: {overlap} TEST day(s) up to TRAIN's last day are not forecast"
         print(note, file=sys.stderr)
-    test = test[~seen]
-    if test.empty:
-        raise ImitgameError(f"TEST has no day after TRAIN's last day {train['date'].max().date()}")
-    frame = pd.concat([train, test]).sort_index()
-    history_days = set(frame["date"].unique())
-    days = [
-        d
-        for d in full_days(test)
-        if all((d - pd.Timedelta(days=k)) in history_days for k in range(1, LAGS + 1))
-    ]
     arima = arimax = None
     n_train = len(train)
     if baselines:
@@ -245,8 +252,6 @@ def forecast_all(
             arima = StateSpaceForecaster(price_train, None, orders)
             arimax = StateSpaceForecaster(price_train, exog_of(train), orders)
     consumed = n_train  # rows of `frame` the ARIMA states have seen (train rows come first)
-    if not frame.index[:n_train].equals(train.index):
-        raise ImitgameError("TEST precedes TRAIN: test rows must come after train")
     out, regrets, refits = [], [], []
     theta = theta.reshape(-1)
     for number, day in enumerate(tqdm(days, desc="forecast days", dynamic_ncols=True)):
