@@ -6,8 +6,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from imitgame.app import main as run
-from imitgame.cli import check_overrides, with_resumed_choices
+from imitgame.run.runner import main as run
+from imitgame.run.cli import check_overrides, with_resumed_choices
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 

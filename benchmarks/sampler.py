@@ -3,7 +3,7 @@
     python benchmarks/sampler.py [--env fish_war|dynamic_cournot|entry_game] [--device cpu|cuda]
 
 One env step = one joint transition of one environment. The batched sampler plays B episodes of
-the game's equilibrium policy as one tensor program (imitgame.rollout.sample_trajectories); the
+the game's equilibrium policy as one tensor program (imitgame.solver.rollout.sample_trajectories); the
 reference steps a single environment through its PettingZoo ``ParallelEnv`` dict interface with the
 same policy. Prints steps/s side by side and their ratio for B = 1, 64, 4096, 65536.
 """
@@ -19,7 +19,7 @@ import torch
 from envs.dynamic_cournot import DynamicCournot
 from envs.entry_game import EntryGame
 from envs.fish_war import FishWar
-from imitgame.rollout import sample_trajectories
+from imitgame.solver.rollout import sample_trajectories
 
 GAMES = {"fish_war": FishWar, "dynamic_cournot": DynamicCournot, "entry_game": EntryGame}
 

@@ -4,7 +4,7 @@
 
 Both sides run the same algorithm (the Table 2 Cournot row: exact best-response oracle, Adam,
 cosine schedule, per-instance stopping on exploitability) through the same
-:func:`imitgame.inverse.build_inverse` / GDA; the batched side solves all K instances as one
+:func:`imitgame.problems.inverse.build_inverse` / GDA; the batched side solves all K instances as one
 batch, the loop side one instance per problem. The loop is timed on a subset and extrapolated
 linearly to K (printed as such). Prints both times, the ratio, and that the answers agree.
 """
@@ -23,8 +23,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from reproduce_table2 import cournot_paper, rows, warm_up  # noqa: E402
 
-from imitgame.data import ObservedPlay, simulate_observed  # noqa: E402
-from imitgame.inverse import build_inverse, score  # noqa: E402
+from imitgame.data.observed import ObservedPlay, simulate_observed  # noqa: E402
+from imitgame.problems.inverse import build_inverse, score  # noqa: E402
 
 
 def solve(game, observed: ObservedPlay, algo) -> torch.Tensor:

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from imitgame import MarkovGame
 from imitgame.errors import ImitgameError
-from imitgame.strategies import ActionSample, Strategy
+from imitgame.game.strategies import ActionSample, Strategy
 
 # Φ⁻¹(p) for the demand chain's switching draws is computed in __init__
 PARAMS = ("revenue", "competition", "fixed_cost", "entry_cost")

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from imitgame import MarkovGame
 from imitgame.errors import ImitgameError
-from imitgame.strategies import ActionSample, Strategy
+from imitgame.game.strategies import ActionSample, Strategy
 
 
 class ConstantFraction(Strategy):

@@ -1,14 +1,14 @@
 """imitgame: inverse game theory and inverse multiagent RL by gradient descent ascent on regret."""
 
-from imitgame.destabilizer import BestResponseOracle, Destabilizer, LearnedDeviation
+from imitgame.solver.destabilizer import BestResponseOracle, Destabilizer, LearnedDeviation
 from imitgame.errors import DivergenceError, ImitgameError
-from imitgame.games import MarkovGame, StaticGame
-from imitgame.gda import GDA, GDAConfig
-from imitgame.objective import MinMaxObjective
-from imitgame.regret import RegretEstimate, estimate_regret
-from imitgame.rollout import Trajectory, rollout
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import ActionProfile, ActionSample, Strategy
+from imitgame.game.base import MarkovGame, StaticGame
+from imitgame.solver.trainer import GDA, GDAConfig
+from imitgame.solver.objective import MinMaxObjective
+from imitgame.solver.regret import RegretEstimate, estimate_regret
+from imitgame.solver.rollout import Trajectory, rollout
+from imitgame.solver.stabilizer import Stabilizer
+from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
 
 __all__ = [
     "GDA",

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from imitgame.errors import ImitgameError
-from imitgame.gda import GDAConfig
+from imitgame.solver.trainer import GDAConfig
 
 
 @dataclass

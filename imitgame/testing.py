@@ -21,9 +21,9 @@ import torch
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 from torch import Tensor
 
-from imitgame.games import MarkovGame, StaticGame
-from imitgame.regret import estimate_regret
-from imitgame.strategies import ActionProfile
+from imitgame.game.base import MarkovGame, StaticGame
+from imitgame.solver.regret import estimate_regret
+from imitgame.game.strategies import ActionProfile
 
 
 @dataclass

@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from imitgame.app import build_game, make_observed  # noqa: E402
+from imitgame.run.runner import build_game, make_observed  # noqa: E402
 from imitgame.config import DataConfig, typed  # noqa: E402
 from imitgame.errors import ImitgameError  # noqa: E402
 

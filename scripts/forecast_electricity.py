@@ -51,7 +51,7 @@ from imitgame.energy import (  # noqa: E402
     load_energy_csv,
 )
 from imitgame.errors import ImitgameError  # noqa: E402
-from imitgame.simulacral import (  # noqa: E402
+from imitgame.problems.simulacral import (  # noqa: E402
     SimulacralConfig,
     equilibrium_regret,
     fit,

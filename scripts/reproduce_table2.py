@@ -7,7 +7,7 @@ Writes ``<out>/table2.md`` (our figures beside the paper's) and ``<out>/table2.j
 (``{"rows": [{"name", "instances", "recovery_rate", "paper_recovery_rate", ...}]}``).
 
 Every row is one batched inverse problem (K instances at once) through
-:func:`imitgame.inverse.build_inverse` and the one GDA trainer. The solver never sees the true θ:
+:func:`imitgame.problems.inverse.build_inverse` and the one GDA trainer. The solver never sees the true θ:
 instances stop on their own exploitability; the truth only scores the answer afterwards.
 Success per instance: where the first-order conditions identify the learned θ (rank test,
 modulo a row's known gauge), relative error ‖θ̂ − θ‖/‖θ‖ below the row's tolerance; where
@@ -36,9 +36,9 @@ from envs.bertrand_differentiated import BertrandDifferentiated  # noqa: E402
 from envs.cournot import Cournot  # noqa: E402
 from envs.fisher import Fisher  # noqa: E402
 from imitgame.config import AlgoConfig  # noqa: E402
-from imitgame.data import ObservedPlay, simulate_observed  # noqa: E402
-from imitgame.games import StaticGame  # noqa: E402
-from imitgame.inverse import build_inverse, score  # noqa: E402
+from imitgame.data.observed import ObservedPlay, simulate_observed  # noqa: E402
+from imitgame.game.base import StaticGame  # noqa: E402
+from imitgame.problems.inverse import build_inverse, score  # noqa: E402
 
 Maker = Callable[[int, torch.Generator], tuple[StaticGame, Tensor]]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from imitgame import app
+from imitgame.run import runner as app
 from imitgame.errors import DivergenceError, ImitgameError
 from tests.conftest import compose_config
 

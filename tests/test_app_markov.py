@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from envs.fish_war import FishWar
-from imitgame.behavior_cloning import save_trajectories
-from imitgame.rollout import sample_trajectories
+from imitgame.data.trajectories import save_trajectories
+from imitgame.solver.rollout import sample_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

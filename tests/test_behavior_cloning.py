@@ -6,9 +6,9 @@ import torch
 
 from envs.entry_game import EntryGame
 from envs.fish_war import FishWar
-from imitgame.behavior_cloning import fit_behavior_policy, load_trajectories, save_trajectories
+from imitgame.data.trajectories import fit_behavior_policy, load_trajectories, save_trajectories
 from imitgame.errors import ImitgameError
-from imitgame.rollout import sample_trajectories
+from imitgame.solver.rollout import sample_trajectories
 
 
 def _fish_dataset(tmp_path, episodes: int = 32):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from imitgame import checkpoint
+from imitgame.run import checkpoint
 
 
 def test_atomic_save_round_trip(tmp_path):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from imitgame.app import build_game
+from imitgame.run.runner import build_game
 from imitgame.config import AlgoConfig, DataConfig, typed
-from imitgame.games import MarkovGame, StaticGame
+from imitgame.game.base import MarkovGame, StaticGame
 from tests.conftest import compose_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -24,8 +24,8 @@ def test_env_composes_and_builds(env):
 
 def algo_schema(algo: str) -> type:
     """The schema each algo preset is typed with (by the problem it belongs to)."""
-    from imitgame.markov_inverse import MarkovConfig
-    from imitgame.simulacral import SimulacralConfig
+    from imitgame.problems.markov import MarkovConfig
+    from imitgame.problems.simulacral import SimulacralConfig
 
     return {"sgda": MarkovConfig, "simulacral": SimulacralConfig}.get(algo, AlgoConfig)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from envs.cournot import Cournot
-from imitgame.data import load_observed, simulate_observed
+from imitgame.data.observed import load_observed, simulate_observed
 from imitgame.errors import ImitgameError
 
 pytestmark = pytest.mark.usefixtures("float64")

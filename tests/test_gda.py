@@ -8,8 +8,8 @@ import torch
 from envs.cournot import Cournot
 from imitgame import GDA, ActionProfile, LearnedDeviation, MinMaxObjective, Stabilizer
 from imitgame.errors import DivergenceError, ImitgameError
-from imitgame.exploitability import make_evaluator
-from imitgame.gda import GDAConfig
+from imitgame.solver.exploitability import make_evaluator
+from imitgame.solver.trainer import GDAConfig
 from tests.support import ExplodingCournot
 
 pytestmark = pytest.mark.usefixtures("float64")

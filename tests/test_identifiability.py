@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from envs.cournot import Cournot
-from imitgame.data import simulate_observed
-from imitgame.identifiability import check_identifiability
+from imitgame.data.observed import simulate_observed
+from imitgame.problems.identifiability import check_identifiability
 
 pytestmark = pytest.mark.usefixtures("float64")
 

@@ -5,8 +5,8 @@ import torch
 
 from envs.cournot import Cournot
 from imitgame.config import AlgoConfig, typed
-from imitgame.data import simulate_observed
-from imitgame.inverse import solve_inverse
+from imitgame.data.observed import simulate_observed
+from imitgame.problems.inverse import solve_inverse
 from tests.conftest import compose_config
 
 pytestmark = pytest.mark.usefixtures("float64")

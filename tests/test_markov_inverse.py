@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from envs.fish_war import FishWar
-from imitgame.behavior_cloning import save_trajectories
-from imitgame.markov_inverse import (
+from imitgame.data.trajectories import save_trajectories
+from imitgame.problems.markov import (
     MarkovConfig,
     build_markov_inverse,
     score_markov,
     solve_markov_equilibrium,
 )
-from imitgame.rollout import sample_trajectories
+from imitgame.solver.rollout import sample_trajectories
 
 
 def _config(**kw) -> MarkovConfig:

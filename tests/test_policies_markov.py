@@ -2,8 +2,8 @@
 
 import torch
 
-from imitgame.policies import CategoricalPolicy, GaussianPolicy, ResidualPolicy
-from imitgame.strategies import ActionProfile
+from imitgame.game.policies import CategoricalPolicy, GaussianPolicy, ResidualPolicy
+from imitgame.game.strategies import ActionProfile
 
 
 def test_gaussian_density_integrates_to_one_and_matches_samples() -> None:

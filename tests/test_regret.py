@@ -5,8 +5,8 @@ import torch
 
 from envs.cournot import Cournot
 from imitgame import ActionProfile, Stabilizer, estimate_regret
-from imitgame.exploitability import exact_exploitability
-from imitgame.regret import DeviationRows
+from imitgame.solver.exploitability import exact_exploitability
+from imitgame.solver.regret import DeviationRows
 from tests.support import QuadraticGame
 
 pytestmark = pytest.mark.usefixtures("float64")

@@ -3,8 +3,8 @@
 import torch
 
 from envs.fish_war import FishWar
-from imitgame.policies import GaussianPolicy
-from imitgame.regret import estimate_regret
+from imitgame.game.policies import GaussianPolicy
+from imitgame.solver.regret import estimate_regret
 
 
 def _gradients(estimator: str, seed: int) -> torch.Tensor:

@@ -3,7 +3,7 @@
 import torch
 
 from envs.fish_war import FishWar
-from imitgame.rollout import sample_trajectories
+from imitgame.solver.rollout import sample_trajectories
 
 
 def test_sample_trajectories_shapes_seed_and_gradient() -> None:

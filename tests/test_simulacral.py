@@ -10,7 +10,7 @@ import torch
 
 from envs.electricity import ElectricityMarket
 from imitgame.errors import ImitgameError
-from imitgame.simulacral import (
+from imitgame.problems.simulacral import (
     SimulacralConfig,
     build_simulacral,
     fit,

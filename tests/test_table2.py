@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import reproduce_table2 as table  # noqa: E402
 
-from imitgame.data import ObservedPlay, simulate_observed  # noqa: E402
-from imitgame.inverse import solve_inverse  # noqa: E402
+from imitgame.data.observed import ObservedPlay, simulate_observed  # noqa: E402
+from imitgame.problems.inverse import solve_inverse  # noqa: E402
 
 SLOW = ("linear, budgets + valuations",)  # > 10 s on a loaded 2-core CPU
 

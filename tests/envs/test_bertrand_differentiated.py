@@ -3,7 +3,7 @@ import torch
 
 from envs.bertrand_differentiated import BertrandDifferentiated, lambert_w
 from imitgame.errors import ImitgameError
-from imitgame.identifiability import check_identifiability
+from imitgame.problems.identifiability import check_identifiability
 from imitgame.testing import check_game
 
 

@@ -3,7 +3,7 @@ import torch
 
 from envs.cournot import Cournot
 from imitgame.errors import ImitgameError
-from imitgame.forward import solve_static_equilibrium
+from imitgame.solver.forward import solve_static_equilibrium
 from imitgame.testing import check_game
 from tests.support import IsoelasticCournot
 

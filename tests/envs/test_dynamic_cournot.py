@@ -3,7 +3,7 @@
 import torch
 
 from envs.dynamic_cournot import DynamicCournot
-from imitgame.regret import estimate_regret
+from imitgame.solver.regret import estimate_regret
 from imitgame.testing import check_game
 
 

@@ -11,7 +11,7 @@ import torch
 from envs.electricity import CONTEXT_DIM, ElectricityMarket
 from imitgame.energy import forbidden_columns, load_energy_csv
 from imitgame.errors import ImitgameError
-from imitgame.simulacral import equilibrium_regret
+from imitgame.problems.simulacral import equilibrium_regret
 from imitgame.testing import check_game
 
 ROOT = Path(__file__).resolve().parents[2]

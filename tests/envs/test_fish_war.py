@@ -3,7 +3,7 @@
 import torch
 
 from envs.fish_war import ConstantFraction, FishWar
-from imitgame.regret import estimate_regret
+from imitgame.solver.regret import estimate_regret
 from imitgame.testing import check_game
 
 

@@ -4,12 +4,12 @@ import torch
 
 from envs.fisher import Fisher, eisenberg_gale
 from imitgame.errors import ImitgameError
-from imitgame.exploitability import exact_exploitability
-from imitgame.forward import solve_static_equilibrium
-from imitgame.gda import GDAConfig
-from imitgame.identifiability import check_identifiability
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import ActionProfile
+from imitgame.solver.exploitability import exact_exploitability
+from imitgame.solver.forward import solve_static_equilibrium
+from imitgame.solver.trainer import GDAConfig
+from imitgame.problems.identifiability import check_identifiability
+from imitgame.solver.stabilizer import Stabilizer
+from imitgame.game.strategies import ActionProfile
 from imitgame.testing import check_game
 
 UTILITIES = ["linear", "cobb_douglas", "leontief", "ces"]

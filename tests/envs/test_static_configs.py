@@ -7,7 +7,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
 from imitgame.config import check_kwargs
-from imitgame.games import StaticGame
+from imitgame.game.base import StaticGame
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "env"
 

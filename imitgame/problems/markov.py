@@ -26,25 +26,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from imitgame.behavior_cloning import fit_behavior_policy, load_trajectories
+from imitgame.data.trajectories import fit_behavior_policy, load_trajectories
 from imitgame.config import AlgoConfig
-from imitgame.destabilizer import LearnedDeviation
+from imitgame.solver.destabilizer import LearnedDeviation
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.exploitability import ascent_exploitability
-from imitgame.games import MarkovGame
-from imitgame.gda import GDA, GDAConfig
-from imitgame.inverse import initial_theta, learn_mask, relative_error
-from imitgame.objective import MinMaxObjective
-from imitgame.policies import (
+from imitgame.solver.exploitability import ascent_exploitability
+from imitgame.game.base import MarkovGame
+from imitgame.solver.trainer import GDA, GDAConfig
+from imitgame.problems.inverse import initial_theta, learn_mask, relative_error
+from imitgame.solver.objective import MinMaxObjective
+from imitgame.game.policies import (
     CategoricalPolicy,
     DeterministicPolicy,
     GaussianPolicy,
     ResidualCategorical,
     ResidualPolicy,
 )
-from imitgame.regret import estimate_regret
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import Strategy
+from imitgame.solver.regret import estimate_regret
+from imitgame.solver.stabilizer import Stabilizer
+from imitgame.game.strategies import Strategy
 
 POLICIES = ("residual", "deterministic", "gaussian", "categorical")
 
@@ -115,7 +115,7 @@ def make_deviation(
 
 @dataclass
 class MarkovInverseProblem:
-    """A wired Markov inverse problem (mirrors :class:`imitgame.inverse.InverseProblem`)."""
+    """A wired Markov inverse problem (mirrors :class:`imitgame.problems.inverse.InverseProblem`)."""
 
     game: MarkovGame
     config: MarkovConfig
@@ -154,7 +154,7 @@ class MarkovInverseProblem:
 
 @dataclass
 class MarkovResult:
-    """As :class:`imitgame.inverse.InverseResult`, plus the separately trained best response."""
+    """As :class:`imitgame.problems.inverse.InverseResult`, plus the separately trained best response."""
 
     theta_hat: Tensor
     exploitability: Tensor

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from imitgame.strategies import ActionSample, Strategy
+from imitgame.game.strategies import ActionSample, Strategy
 
 
 class BatchedMLP(nn.Module):

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from imitgame.errors import ImitgameError
-from imitgame.parallel_env import ParallelEnvFace
+from imitgame.game.parallel_env import ParallelEnvFace
 
 
 def _as_bounds(value: float | Sequence[float] | Tensor, shape: tuple[int, ...]) -> Tensor:

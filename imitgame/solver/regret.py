@@ -29,9 +29,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from imitgame.games import MarkovGame
-from imitgame.rollout import rollout, sample_episode_noise
-from imitgame.strategies import ActionSample, Strategy
+from imitgame.game.base import MarkovGame
+from imitgame.solver.rollout import rollout, sample_episode_noise
+from imitgame.game.strategies import ActionSample, Strategy
 
 Estimator = Literal["pathwise", "score"]
 Baseline = Literal["batch_mean", "fitted", "none"]

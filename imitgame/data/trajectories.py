@@ -3,9 +3,9 @@
 When only sampled play is observed (no queryable policy), a model of the observed joint policy is
 fitted first and plays the non-deviating players in the regret estimator:
 
-* continuous actions: a :class:`~imitgame.policies.DeterministicPolicy` by least squares,
+* continuous actions: a :class:`~imitgame.game.policies.DeterministicPolicy` by least squares,
   min Σ ‖(π(o) − a) / (high − low)‖²;
-* discrete actions: a :class:`~imitgame.policies.CategoricalPolicy` by maximum likelihood,
+* discrete actions: a :class:`~imitgame.game.policies.CategoricalPolicy` by maximum likelihood,
   min −Σ log π(a|o).
 
 File format (``.npz``): ``observations [..., n, obs_dim]`` and ``actions [..., n, action_dim]``
@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 
 from imitgame.errors import ImitgameError
-from imitgame.games import MarkovGame
-from imitgame.policies import CategoricalPolicy, DeterministicPolicy, FrozenStrategy
-from imitgame.rollout import Trajectory
+from imitgame.game.base import MarkovGame
+from imitgame.game.policies import CategoricalPolicy, DeterministicPolicy, FrozenStrategy
+from imitgame.solver.rollout import Trajectory
 
 
 @dataclass

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from imitgame.games import MarkovGame
-from imitgame.strategies import Strategy
+from imitgame.game.base import MarkovGame
+from imitgame.game.strategies import Strategy
 
 
 @dataclass

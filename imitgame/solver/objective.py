@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from imitgame.destabilizer import Destabilizer
-from imitgame.games import MarkovGame
-from imitgame.regret import Baseline, Estimator, estimate_regret
-from imitgame.stabilizer import Stabilizer
+from imitgame.solver.destabilizer import Destabilizer
+from imitgame.game.base import MarkovGame
+from imitgame.solver.regret import Baseline, Estimator, estimate_regret
+from imitgame.solver.stabilizer import Stabilizer
 
 
 @dataclass

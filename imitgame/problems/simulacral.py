@@ -28,18 +28,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from imitgame import checkpoint
+from imitgame.run import checkpoint
 from imitgame.config import AlgoConfig
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.exploitability import exact_exploitability
-from imitgame.forward import solve_static_equilibrium
-from imitgame.games import StaticGame
-from imitgame.gda import GDA, EvalRecord
-from imitgame.inverse import relative_error, static_trainer
-from imitgame.objective import MinMaxObjective
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import ActionProfile
-from imitgame.tracking import as_list
+from imitgame.solver.exploitability import exact_exploitability
+from imitgame.solver.forward import solve_static_equilibrium
+from imitgame.game.base import StaticGame
+from imitgame.solver.trainer import GDA, EvalRecord
+from imitgame.problems.inverse import relative_error, static_trainer
+from imitgame.solver.objective import MinMaxObjective
+from imitgame.solver.stabilizer import Stabilizer
+from imitgame.game.strategies import ActionProfile
+from imitgame.run.tracking import as_list
 
 MODEL = "model.pt"
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.games import StaticGame
+from imitgame.game.base import StaticGame
 
 
 @dataclass

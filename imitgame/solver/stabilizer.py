@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from imitgame.errors import ImitgameError
-from imitgame.strategies import Strategy
+from imitgame.game.strategies import Strategy
 
 ObservationLoss = Callable[["Stabilizer"], Tensor]
 

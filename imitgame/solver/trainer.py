@@ -26,8 +26,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from imitgame.errors import DivergenceError, ImitgameError
-from imitgame.objective import MinMaxObjective, ObjectiveTerms
-from imitgame.stabilizer import Stabilizer
+from imitgame.solver.objective import MinMaxObjective, ObjectiveTerms
+from imitgame.solver.stabilizer import Stabilizer
 
 _CHOICES = {
     "optimizer": ("adam", "sgd"),

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.func import jacrev, vmap
 
-from imitgame.games import StaticGame
+from imitgame.game.base import StaticGame
 
 
 @dataclass

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from imitgame.errors import ImitgameError
-from imitgame.games import StaticGame
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import ActionProfile, Strategy
+from imitgame.game.base import StaticGame
+from imitgame.solver.stabilizer import Stabilizer
+from imitgame.game.strategies import ActionProfile, Strategy
 
 
 class Destabilizer(nn.Module):

@@ -20,23 +20,23 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from imitgame import checkpoint
+from imitgame.run import checkpoint
 from imitgame.config import AlgoConfig, DataConfig, check_kwargs, typed
-from imitgame.data import ObservedPlay, load_observed, simulate_observed
+from imitgame.data.observed import ObservedPlay, load_observed, simulate_observed
 from imitgame.errors import DivergenceError, ImitgameError
-from imitgame.forward import solve_static_equilibrium
-from imitgame.games import MarkovGame, StaticGame
-from imitgame.inverse import build_inverse, score
-from imitgame.markov_inverse import (
+from imitgame.solver.forward import solve_static_equilibrium
+from imitgame.game.base import MarkovGame, StaticGame
+from imitgame.problems.inverse import build_inverse, score
+from imitgame.problems.markov import (
     MarkovConfig,
     MarkovInverseProblem,
     build_markov_inverse,
     score_markov,
 )
-from imitgame.simulacral import MODEL, SimulacralConfig, save_model, update_lambda
-from imitgame.simulacral import problem_from_game as simulacral_problem
-from imitgame.simulacral import results_of as simulacral_results
-from imitgame.tracking import RunTracker, as_list, write_json
+from imitgame.problems.simulacral import MODEL, SimulacralConfig, save_model, update_lambda
+from imitgame.problems.simulacral import problem_from_game as simulacral_problem
+from imitgame.problems.simulacral import results_of as simulacral_results
+from imitgame.run.tracking import RunTracker, as_list, write_json
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"

@@ -14,16 +14,16 @@ import torch
 from torch import Tensor
 
 from imitgame.config import AlgoConfig
-from imitgame.data import ObservedPlay
-from imitgame.destabilizer import BestResponseOracle, LearnedDeviation
+from imitgame.data.observed import ObservedPlay
+from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.exploitability import make_evaluator
-from imitgame.games import StaticGame
-from imitgame.gda import GDA, EvalRecord
-from imitgame.identifiability import Identifiability, check_identifiability
-from imitgame.objective import MinMaxObjective
-from imitgame.stabilizer import Stabilizer
-from imitgame.strategies import ActionProfile
+from imitgame.solver.exploitability import make_evaluator
+from imitgame.game.base import StaticGame
+from imitgame.solver.trainer import GDA, EvalRecord
+from imitgame.problems.identifiability import Identifiability, check_identifiability
+from imitgame.solver.objective import MinMaxObjective
+from imitgame.solver.stabilizer import Stabilizer
+from imitgame.game.strategies import ActionProfile
 
 
 @dataclass
