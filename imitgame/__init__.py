@@ -1,14 +1,15 @@
 """imitgame: inverse game theory and inverse multiagent RL by gradient descent ascent on regret."""
 
-from imitgame.solver.destabilizer import BestResponseOracle, Destabilizer, LearnedDeviation
+from imitgame.config import GDAConfig
 from imitgame.errors import DivergenceError, ImitgameError
 from imitgame.game.base import MarkovGame, StaticGame
-from imitgame.solver.trainer import GDA, GDAConfig
+from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
+from imitgame.solver.destabilizer import BestResponseOracle, Destabilizer, LearnedDeviation
 from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.regret import RegretEstimate, estimate_regret
 from imitgame.solver.rollout import Trajectory, rollout
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
+from imitgame.solver.trainer import GDA
 
 __all__ = [
     "GDA",

@@ -1,6 +1,18 @@
-"""Typed configuration: schemas for the ``algo`` and ``data`` groups and checks of ``env``.
+"""Every configuration schema in one place, validated one way.
 
-Hydra composes plain YAML; these checks turn a wrong override into one line that names it.
+The ``algo`` and ``data`` groups of the Hydra config are typed by the dataclasses below: options are
+``Literal`` types, numeric ranges are field metadata, and :func:`validate` checks both whenever a
+schema is built (from YAML through :func:`typed`, or directly in Python). The ``env`` group is
+checked against the game class's constructor signature by :func:`check_kwargs` with the same type
+matcher. Every failure is one :class:`~imitgame.errors.ImitgameError` line that names the field.
+
+Schemas, by the problem that reads them (``algo.problem``; see :mod:`imitgame.problems`):
+
+* :class:`GDAConfig` — the trainer's hyperparameters (every problem);
+* :class:`AlgoConfig` — plus the two players' construction: static inverse problems;
+* :class:`MarkovConfig` — plus sampler, policies and evaluation budgets: Markov inverse problems;
+* :class:`SimulacralConfig` — plus the regret weight's update: simulacral learning;
+* :class:`DataConfig` — where observed behaviour comes from.
 """
 
 from __future__ import annotations
@@ -9,73 +21,29 @@ import collections.abc
 import inspect
 import types
 import typing
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from imitgame.errors import ImitgameError
-from imitgame.solver.trainer import GDAConfig
 
 
-@dataclass
-class AlgoConfig(GDAConfig):
-    """GDA hyperparameters plus the choices that build the two players."""
-
-    destabilizer: str = "learned"  # learned | best_response
-    estimator: str = "pathwise"  # pathwise | score
-    regret_weight: float = 1.0
-    theta_init: Any = None  # null: centre of Θ for learned entries; or a list of values
-    exploitability_steps: int = 300  # ascent steps of the evaluator when no oracle exists
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.destabilizer not in ("learned", "best_response"):
-            raise ImitgameError(
-                f"algo.destabilizer={self.destabilizer!r} is not one of learned, best_response"
-            )
-        if self.estimator not in ("pathwise", "score"):
-            raise ImitgameError(f"algo.estimator={self.estimator!r} is not one of pathwise, score")
+def bounded(
+    default: Any, *, ge: float | None = None, gt: float | None = None, lt: float | None = None
+) -> Any:
+    """A dataclass field with a numeric range that :func:`validate` enforces."""
+    return field(default=default, metadata={"ge": ge, "gt": gt, "lt": lt})
 
 
-@dataclass
-class DataConfig:
-    """Where the observed behaviour comes from."""
-
-    source: str = "simulated"  # simulated | file
-    path: Any = None  # file source: .npz or .csv of observed actions
-    instances: int = 1  # simulated: number of independent instances K
-    param_spread: float = 0.0  # simulated: learned true entries drawn as θ·(1 + spread·U(-1, 1))
-    noise_std: float = 0.0  # simulated: observation noise, relative to the action scale
-
-    def __post_init__(self) -> None:
-        if self.source not in ("simulated", "file"):
-            raise ImitgameError(f"data.source={self.source!r} is not one of simulated, file")
-        if self.source == "file" and not self.path:
-            raise ImitgameError("data.source=file needs data.path=PATH")
-        if self.instances < 1:
-            raise ImitgameError(f"data.instances must be >= 1, got {self.instances}")
-        if self.param_spread < 0 or self.noise_std < 0:
-            raise ImitgameError("data.param_spread and data.noise_std must be >= 0")
-
-
-def typed(schema: type, node: DictConfig, group: str) -> Any:
-    """Merge ``node`` into the dataclass ``schema``; a type error becomes one line."""
-    names = {f.name for f in fields(schema)}
-    unknown = [k for k in node if k not in names]
-    if unknown:
-        raise ImitgameError(f"{group}: unknown option(s) {unknown}")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
-        return OmegaConf.to_object(merged)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or ""
-        msg = str(err).splitlines()[0]
-        raise ImitgameError(f"bad value for {group}.{key}: {msg}") from None
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(hint))
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def _matches(value: Any, hint: Any) -> bool:
+    """Whether a config value fits a type hint (the subset of typing that configs use)."""
     if hint is Any or hint is inspect.Parameter.empty:
         return True
     origin = typing.get_origin(hint)
@@ -89,7 +57,7 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint in (bool, str):
         return isinstance(value, hint)
-    if origin is typing.Literal:
+    if origin is Literal:
         return value in typing.get_args(hint)
     if origin in (list, tuple, collections.abc.Sequence):
         if not isinstance(value, (list, tuple, ListConfig)):
@@ -97,6 +65,170 @@ def _matches(value: Any, hint: Any) -> bool:
         args = typing.get_args(hint)
         return not args or all(_matches(v, args[0]) for v in value)
     return True
+
+
+def _literal_of(hint: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal`` hint (or of ``Literal[...] | None``)."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        for h in args:
+            if typing.get_origin(h) is Literal:
+                return (*typing.get_args(h), *((None,) if type(None) in args else ()))
+    return None
+
+
+def validate(config: Any) -> None:
+    """Check a schema instance's ``Literal`` options and numeric ranges; one line per failure."""
+    group = getattr(config, "group", "config")
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        value = getattr(config, f.name)
+        choices = _literal_of(hints[f.name])
+        if choices is not None and value not in choices:
+            shown = ", ".join(str(c) for c in choices)
+            raise ImitgameError(f"{group}.{f.name}={value!r} is not one of {shown}")
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        ge, gt, lt = (f.metadata.get(k) for k in ("ge", "gt", "lt"))
+        if ge is not None and value < ge:
+            raise ImitgameError(f"{group}.{f.name} must be >= {ge}, got {value}")
+        if gt is not None and value <= gt:
+            raise ImitgameError(f"{group}.{f.name} must be > {gt}, got {value}")
+        if lt is not None and value >= lt:
+            raise ImitgameError(f"{group}.{f.name} must be < {lt}, got {value}")
+
+
+class Schema:
+    """Base of the config dataclasses: validated on construction; ``group`` names them in errors."""
+
+    group: ClassVar[str] = "algo"
+
+    def __post_init__(self) -> None:
+        validate(self)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules of a schema (override; raise ImitgameError)."""
+
+
+@dataclass
+class GDAConfig(Schema):
+    """Hyperparameters of the GDA trainer (:class:`imitgame.solver.trainer.GDA`)."""
+
+    iterations: int = bounded(2000, ge=1)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr_theta: float = bounded(0.05, gt=0)
+    lr_profile: float = bounded(0.05, gt=0)
+    lr_deviation: float = bounded(0.1, gt=0)
+    adam_beta1: float = bounded(0.9, ge=0, lt=1)
+    adam_beta2: float = bounded(0.999, ge=0, lt=1)
+    method: Literal["plain", "extragradient", "optimistic"] = "plain"
+    updates: Literal["simultaneous", "alternating"] = "simultaneous"
+    ascent_steps: int = bounded(1, ge=1)
+    schedule: Literal["constant", "inverse_sqrt", "cosine", "exponential"] = "constant"
+    lr_final_fraction: float = bounded(0.01, gt=0)
+    schedule_timescale: float = bounded(100.0, gt=0)
+    averaging: Literal["none", "uniform", "ema"] = "none"
+    average_start: float = bounded(0.5, ge=0)
+    ema_decay: float = bounded(0.99, ge=0, lt=1)
+    eval_every: int = bounded(50, ge=1)
+    tol_exploitability: float | None = None
+    tol_step: float | None = None
+    checkpoint_every: int = bounded(500, ge=1)
+
+
+@dataclass
+class AlgoConfig(GDAConfig):
+    """GDA plus the choices that build the two players (static inverse problems)."""
+
+    problem: str | None = None  # a key of imitgame.problems.PROBLEMS; None: by the game's kind
+    destabilizer: Literal["learned", "best_response"] = "learned"
+    estimator: Literal["pathwise", "score"] = "pathwise"
+    regret_weight: float = 1.0
+    theta_init: Any = None  # null: centre of Θ for learned entries; or a list of values
+    exploitability_steps: int = bounded(300, ge=0)  # evaluator's ascent steps without an oracle
+
+
+@dataclass
+class MarkovConfig(AlgoConfig):
+    """``algo`` for Markov games: GDA + the sampler, policies and evaluation budgets."""
+
+    environments: int = bounded(256, ge=1)  # B sampled episodes per instance and iteration
+    policy: Literal["residual", "deterministic", "gaussian", "categorical"] = "residual"
+    hidden: list[int] = field(default_factory=lambda: [32, 32])
+    baseline: Literal["batch_mean", "fitted", "none"] = "batch_mean"
+    eval_steps: int = bounded(20, ge=0)  # warm ascent steps of the running exploitability
+    eval_environments: int = bounded(2048, ge=1)  # episodes per instance, final evaluation
+    best_response_steps: int = bounded(400, ge=0)  # the separately trained best response
+    best_response_lr: float = bounded(0.01, gt=0)
+    variance_batches: int = bounded(4, ge=1)  # batches for the gradient-variance estimate
+    bc_steps: int = bounded(1000, ge=0)  # behaviour-cloning steps (trajectory files)
+    bc_lr: float = bounded(0.01, gt=0)
+    forward_iterations: int = bounded(1500, ge=1)  # Markov forward solver
+    lr_theta_units: Literal["box", "absolute"] = "box"  # box: lr_theta is a fraction of Θ's width
+
+    def check(self) -> None:
+        if self.destabilizer != "learned":
+            raise ImitgameError("Markov games need algo.destabilizer=learned (policy networks)")
+
+
+@dataclass
+class SimulacralConfig(AlgoConfig):
+    """GDA plus the simulacral choices (``configs/algo/simulacral.yaml``)."""
+
+    problem: str | None = "simulacral"
+    lambda_update: Literal["fixed", "dual"] = "fixed"
+    lambda_lr: float = bounded(1.0, ge=0)  # dual: η_λ
+    lambda_max: float = bounded(1.0e4, gt=0)  # dual: cap on λ
+    profile_init: Literal["equilibrium", "observations"] = "equilibrium"
+
+    def check(self) -> None:
+        if self.regret_weight <= 0:
+            raise ImitgameError(f"algo.regret_weight must be > 0, got {self.regret_weight}")
+
+
+@dataclass
+class DataConfig(Schema):
+    """Where the observed behaviour comes from."""
+
+    group: ClassVar[str] = "data"
+
+    source: Literal["simulated", "file"] = "simulated"
+    path: Any = None  # file source: observed actions (.npz, .csv) or trajectories (.npz)
+    instances: int = bounded(1, ge=1)  # simulated: number of independent instances K
+    param_spread: float = bounded(0.0, ge=0)  # simulated: learned entries θ·(1 + spread·U(-1, 1))
+    noise_std: float = bounded(0.0, ge=0)  # simulated: observation noise, relative to actions
+
+    def check(self) -> None:
+        if self.source == "file" and not self.path:
+            raise ImitgameError("data.source=file needs data.path=PATH")
+
+
+def typed(schema: type, node: DictConfig | dict, group: str) -> Any:
+    """Build the dataclass ``schema`` from a config node: unknown keys, wrong types, options
+    outside a ``Literal`` and out-of-range numbers each become one ImitgameError line."""
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    known = {f.name: f for f in fields(schema)}
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        raise ImitgameError(f"{group}: unknown option(s) {unknown} (options: {', '.join(known)})")
+    hints = typing.get_type_hints(schema)
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        if not _matches(value, hint):
+            raise ImitgameError(f"bad value for {group}.{key}: {value!r} is not {_type_name(hint)}")
+        kwargs[key] = float(value) if hint is float and isinstance(value, int) else value
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in kwargs and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise ImitgameError(f"{group}: missing option(s) {missing}")
+    return schema(**kwargs)
 
 
 def check_kwargs(cls: type, kwargs: dict[str, Any], group: str) -> None:
@@ -111,5 +243,4 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], group: str) -> None:
             )
         hint = hints.get(key, params[key].annotation)
         if not _matches(value, hint):
-            name = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-            raise ImitgameError(f"bad value for {group}.{key}: {value!r} is not {name}")
+            raise ImitgameError(f"bad value for {group}.{key}: {value!r} is not {_type_name(hint)}")

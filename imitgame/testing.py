@@ -22,8 +22,8 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 from torch import Tensor
 
 from imitgame.game.base import MarkovGame, StaticGame
-from imitgame.solver.regret import estimate_regret
 from imitgame.game.strategies import ActionProfile
+from imitgame.solver.regret import estimate_regret
 
 
 @dataclass

@@ -24,8 +24,8 @@ def test_env_composes_and_builds(env):
 
 def algo_schema(algo: str) -> type:
     """The schema each algo preset is typed with (by the problem it belongs to)."""
-    from imitgame.problems.markov import MarkovConfig
-    from imitgame.problems.simulacral import SimulacralConfig
+    from imitgame.config import MarkovConfig
+    from imitgame.config import SimulacralConfig
 
     return {"sgda": MarkovConfig, "simulacral": SimulacralConfig}.get(algo, AlgoConfig)
 

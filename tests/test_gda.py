@@ -9,7 +9,7 @@ from envs.cournot import Cournot
 from imitgame import GDA, ActionProfile, LearnedDeviation, MinMaxObjective, Stabilizer
 from imitgame.errors import DivergenceError, ImitgameError
 from imitgame.solver.exploitability import make_evaluator
-from imitgame.solver.trainer import GDAConfig
+from imitgame.config import GDAConfig
 from tests.support import ExplodingCournot
 
 pytestmark = pytest.mark.usefixtures("float64")

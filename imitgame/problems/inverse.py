@@ -15,15 +15,15 @@ from torch import Tensor
 
 from imitgame.config import AlgoConfig
 from imitgame.data.observed import ObservedPlay
-from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.solver.exploitability import make_evaluator
 from imitgame.game.base import StaticGame
-from imitgame.solver.trainer import GDA, EvalRecord
+from imitgame.game.strategies import ActionProfile
 from imitgame.problems.identifiability import Identifiability, check_identifiability
+from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
+from imitgame.solver.exploitability import make_evaluator
 from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.game.strategies import ActionProfile
+from imitgame.solver.trainer import GDA, EvalRecord
 
 
 @dataclass

@@ -26,15 +26,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from imitgame.config import GDAConfig, MarkovConfig
 from imitgame.data.trajectories import fit_behavior_policy, load_trajectories
-from imitgame.config import AlgoConfig
-from imitgame.solver.destabilizer import LearnedDeviation
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.solver.exploitability import ascent_exploitability
 from imitgame.game.base import MarkovGame
-from imitgame.solver.trainer import GDA, GDAConfig
-from imitgame.problems.inverse import initial_theta, learn_mask, relative_error
-from imitgame.solver.objective import MinMaxObjective
 from imitgame.game.policies import (
     CategoricalPolicy,
     DeterministicPolicy,
@@ -42,50 +37,14 @@ from imitgame.game.policies import (
     ResidualCategorical,
     ResidualPolicy,
 )
+from imitgame.game.strategies import Strategy
+from imitgame.problems.inverse import initial_theta, learn_mask, relative_error
+from imitgame.solver.destabilizer import LearnedDeviation
+from imitgame.solver.exploitability import ascent_exploitability
+from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.regret import estimate_regret
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.game.strategies import Strategy
-
-POLICIES = ("residual", "deterministic", "gaussian", "categorical")
-
-
-@dataclass
-class MarkovConfig(AlgoConfig):
-    """``algo`` schema for Markov games: GDA + the sampler, policies and evaluation budgets."""
-
-    environments: int = 256  # B sampled episodes per instance and iteration
-    policy: str = (
-        "residual"  # deviation policies: residual | deterministic | gaussian | categorical
-    )
-    hidden: list[int] = field(default_factory=lambda: [32, 32])
-    baseline: str = "batch_mean"  # score-function baseline: batch_mean | fitted | none
-    eval_steps: int = 20  # warm ascent steps of the running exploitability estimate
-    eval_environments: int = 2048  # episodes per instance of the final evaluation
-    best_response_steps: int = 400  # steps of the separately trained best response
-    best_response_lr: float = 0.01
-    variance_batches: int = 4  # independent batches for the gradient-variance estimate
-    bc_steps: int = 1000  # behaviour-cloning steps (dataset path)
-    bc_lr: float = 0.01
-    forward_iterations: int = 1500  # Markov forward solver (no closed-form equilibrium)
-    lr_theta_units: str = "box"  # box: lr_theta is a fraction of Θ's width per step | absolute
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.policy not in POLICIES:
-            raise ImitgameError(f"algo.policy={self.policy!r} is not one of {', '.join(POLICIES)}")
-        if self.baseline not in ("batch_mean", "fitted", "none"):
-            raise ImitgameError(
-                f"algo.baseline={self.baseline!r} is not one of batch_mean, fitted, none"
-            )
-        if self.lr_theta_units not in ("box", "absolute"):
-            raise ImitgameError(
-                f"algo.lr_theta_units={self.lr_theta_units!r} is not one of box, absolute"
-            )
-        if self.destabilizer != "learned":
-            raise ImitgameError("Markov games need algo.destabilizer=learned (policy networks)")
-        for name in ("environments", "eval_environments", "variance_batches"):
-            if getattr(self, name) < 1:
-                raise ImitgameError(f"algo.{name} must be >= 1, got {getattr(self, name)}")
+from imitgame.solver.trainer import GDA
 
 
 def make_deviation(
@@ -115,7 +74,7 @@ def make_deviation(
 
 @dataclass
 class MarkovInverseProblem:
-    """A wired Markov inverse problem (mirrors :class:`imitgame.problems.inverse.InverseProblem`)."""
+    """A wired Markov inverse problem."""
 
     game: MarkovGame
     config: MarkovConfig
@@ -154,7 +113,7 @@ class MarkovInverseProblem:
 
 @dataclass
 class MarkovResult:
-    """As :class:`imitgame.problems.inverse.InverseResult`, plus the separately trained best response."""
+    """As the static ``InverseResult``, plus the separately trained best response."""
 
     theta_hat: Tensor
     exploitability: Tensor

@@ -28,40 +28,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from imitgame.run import checkpoint
-from imitgame.config import AlgoConfig
+from imitgame.config import SimulacralConfig
 from imitgame.errors import ImitgameError, check_finite
+from imitgame.game.base import StaticGame
+from imitgame.game.strategies import ActionProfile
+from imitgame.problems.inverse import relative_error, static_trainer
+from imitgame.run import checkpoint
+from imitgame.run.tracking import as_list
 from imitgame.solver.exploitability import exact_exploitability
 from imitgame.solver.forward import solve_static_equilibrium
-from imitgame.game.base import StaticGame
-from imitgame.solver.trainer import GDA, EvalRecord
-from imitgame.problems.inverse import relative_error, static_trainer
 from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.game.strategies import ActionProfile
-from imitgame.run.tracking import as_list
+from imitgame.solver.trainer import GDA, EvalRecord
 
 MODEL = "model.pt"
-
-
-@dataclass
-class SimulacralConfig(AlgoConfig):
-    """GDA hyperparameters plus the simulacral choices (``configs/algo/simulacral.yaml``)."""
-
-    problem: str = "simulacral"
-    lambda_update: str = "fixed"  # fixed | dual
-    lambda_lr: float = 1.0  # dual: η_λ
-    lambda_max: float = 1.0e4  # dual: cap on λ
-    profile_init: str = "equilibrium"  # equilibrium (under the initial θ) | observations
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.problem != "simulacral":
-            raise ImitgameError(f"algo.problem={self.problem!r} must be simulacral here")
-        if self.lambda_update not in ("fixed", "dual"):
-            raise ImitgameError(f"algo.lambda_update={self.lambda_update!r} is not fixed or dual")
-        if self.regret_weight <= 0 or self.lambda_lr < 0 or self.lambda_max <= 0:
-            raise ImitgameError("algo.regret_weight and lambda_max must be > 0, lambda_lr >= 0")
 
 
 @dataclass

@@ -20,23 +20,29 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from imitgame.run import checkpoint
-from imitgame.config import AlgoConfig, DataConfig, check_kwargs, typed
+from imitgame.config import (
+    AlgoConfig,
+    DataConfig,
+    MarkovConfig,
+    SimulacralConfig,
+    check_kwargs,
+    typed,
+)
 from imitgame.data.observed import ObservedPlay, load_observed, simulate_observed
 from imitgame.errors import DivergenceError, ImitgameError
-from imitgame.solver.forward import solve_static_equilibrium
 from imitgame.game.base import MarkovGame, StaticGame
 from imitgame.problems.inverse import build_inverse, score
 from imitgame.problems.markov import (
-    MarkovConfig,
     MarkovInverseProblem,
     build_markov_inverse,
     score_markov,
 )
-from imitgame.problems.simulacral import MODEL, SimulacralConfig, save_model, update_lambda
+from imitgame.problems.simulacral import MODEL, save_model, update_lambda
 from imitgame.problems.simulacral import problem_from_game as simulacral_problem
 from imitgame.problems.simulacral import results_of as simulacral_results
+from imitgame.run import checkpoint
 from imitgame.run.tracking import RunTracker, as_list, write_json
+from imitgame.solver.forward import solve_static_equilibrium
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"

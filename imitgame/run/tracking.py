@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
-from imitgame.solver.trainer import EvalRecord  # noqa: E402
 from imitgame.problems.inverse import relative_error  # noqa: E402
+from imitgame.solver.trainer import EvalRecord  # noqa: E402
 
 MAX_PARAM_SCALARS = 20  # more learned entries than this: a histogram and the norm instead
 MAX_TRACES = 10  # θ traces drawn in the convergence figure

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 
 from imitgame.errors import ImitgameError
 from imitgame.game.base import StaticGame
-from imitgame.solver.stabilizer import Stabilizer
 from imitgame.game.strategies import ActionProfile, Strategy
+from imitgame.solver.stabilizer import Stabilizer
 
 
 class Destabilizer(nn.Module):

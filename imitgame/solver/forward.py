@@ -9,13 +9,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from imitgame.config import GDAConfig
+from imitgame.game.base import StaticGame
+from imitgame.game.strategies import ActionProfile
 from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
 from imitgame.solver.exploitability import make_evaluator
-from imitgame.game.base import StaticGame
-from imitgame.solver.trainer import GDA, GDAConfig
 from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.game.strategies import ActionProfile
+from imitgame.solver.trainer import GDA
 
 DEFAULT_FORWARD = GDAConfig(
     iterations=5000,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from imitgame.solver.destabilizer import Destabilizer
 from imitgame.game.base import MarkovGame
+from imitgame.solver.destabilizer import Destabilizer
 from imitgame.solver.regret import Baseline, Estimator, estimate_regret
 from imitgame.solver.stabilizer import Stabilizer
 

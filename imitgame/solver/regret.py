@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 
 from imitgame.game.base import MarkovGame
-from imitgame.solver.rollout import rollout, sample_episode_noise
 from imitgame.game.strategies import ActionSample, Strategy
+from imitgame.solver.rollout import rollout, sample_episode_noise
 
 Estimator = Literal["pathwise", "score"]
 Baseline = Literal["batch_mean", "fitted", "none"]

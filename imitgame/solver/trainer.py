@@ -25,59 +25,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from imitgame.config import GDAConfig
 from imitgame.errors import DivergenceError, ImitgameError
 from imitgame.solver.objective import MinMaxObjective, ObjectiveTerms
 from imitgame.solver.stabilizer import Stabilizer
-
-_CHOICES = {
-    "optimizer": ("adam", "sgd"),
-    "method": ("plain", "extragradient", "optimistic"),
-    "updates": ("simultaneous", "alternating"),
-    "schedule": ("constant", "inverse_sqrt", "cosine", "exponential"),
-    "averaging": ("none", "uniform", "ema"),
-}
-
-
-@dataclass
-class GDAConfig:
-    """Hyperparameters of the GDA trainer (the ``algo`` config group's schema)."""
-
-    iterations: int = 2000
-    optimizer: str = "adam"
-    lr_theta: float = 0.05
-    lr_profile: float = 0.05
-    lr_deviation: float = 0.1
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    method: str = "plain"
-    updates: str = "simultaneous"
-    ascent_steps: int = 1
-    schedule: str = "constant"
-    lr_final_fraction: float = 0.01
-    schedule_timescale: float = 100.0
-    averaging: str = "none"
-    average_start: float = 0.5
-    ema_decay: float = 0.99
-    eval_every: int = 50
-    tol_exploitability: float | None = None
-    tol_step: float | None = None
-    checkpoint_every: int = 500
-
-    def __post_init__(self) -> None:
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ImitgameError(
-                    f"algo.{name}={getattr(self, name)!r} is not one of {', '.join(choices)}"
-                )
-        for name in ("iterations", "ascent_steps", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ImitgameError(f"algo.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr_theta", "lr_profile", "lr_deviation"):
-            if getattr(self, name) <= 0:
-                raise ImitgameError(f"algo.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("adam_beta1", "adam_beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ImitgameError(f"algo.{name} must lie in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass

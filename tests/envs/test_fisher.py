@@ -6,7 +6,7 @@ from envs.fisher import Fisher, eisenberg_gale
 from imitgame.errors import ImitgameError
 from imitgame.solver.exploitability import exact_exploitability
 from imitgame.solver.forward import solve_static_equilibrium
-from imitgame.solver.trainer import GDAConfig
+from imitgame.config import GDAConfig
 from imitgame.problems.identifiability import check_identifiability
 from imitgame.solver.stabilizer import Stabilizer
 from imitgame.game.strategies import ActionProfile
