@@ -20,9 +20,9 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from imitgame.run.runner import build_game, make_observed  # noqa: E402
 from imitgame.config import DataConfig, typed  # noqa: E402
 from imitgame.errors import ImitgameError  # noqa: E402
+from imitgame.run.runner import build_game, make_observed  # noqa: E402
 
 
 def main() -> None:

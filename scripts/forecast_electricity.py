@@ -41,7 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from envs.electricity import LAGS, ElectricityMarket, forecast_day, history_view  # noqa: E402
-from imitgame.config import typed  # noqa: E402
+from imitgame.config import (
+    SimulacralConfig,  # noqa: E402
+    typed,  # noqa: E402
+)
 from imitgame.energy import (  # noqa: E402
     ALLOWED_AHEAD,
     PRICE,
@@ -52,7 +55,6 @@ from imitgame.energy import (  # noqa: E402
 )
 from imitgame.errors import ImitgameError  # noqa: E402
 from imitgame.problems.simulacral import (  # noqa: E402
-    SimulacralConfig,
     equilibrium_regret,
     fit,
     problem_from_game,
