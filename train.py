@@ -6,8 +6,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from imitgame.run.runner import main as run
 from imitgame.run.cli import check_overrides, with_resumed_choices
+from imitgame.run.cli import main as run
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 

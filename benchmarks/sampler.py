@@ -3,9 +3,10 @@
     python benchmarks/sampler.py [--env fish_war|dynamic_cournot|entry_game] [--device cpu|cuda]
 
 One env step = one joint transition of one environment. The batched sampler plays B episodes of
-the game's equilibrium policy as one tensor program (imitgame.solver.rollout.sample_trajectories); the
-reference steps a single environment through its PettingZoo ``ParallelEnv`` dict interface with the
-same policy. Prints steps/s side by side and their ratio for B = 1, 64, 4096, 65536.
+the game's equilibrium policy as one tensor program
+(imitgame.solver.rollout.sample_trajectories); the reference steps a single environment through
+its PettingZoo ``ParallelEnv`` dict interface with the same policy. Prints steps/s side by side
+and their ratio for B = 1, 64, 4096, 65536.
 """
 
 from __future__ import annotations

@@ -2,29 +2,23 @@
 
     python benchmarks/static_inverse.py [--instances 500] [--loop-subset 25] [--threads 1]
 
-Both sides run the same algorithm (the Table 2 Cournot row: exact best-response oracle, Adam,
-cosine schedule, per-instance stopping on exploitability) through the same
-:func:`imitgame.problems.inverse.build_inverse` / GDA; the batched side solves all K instances as one
-batch, the loop side one instance per problem. The loop is timed on a subset and extrapolated
+Both sides run the same algorithm (the Table 2 Cournot row of :mod:`experiments.table2`: exact
+best-response oracle, Adam, cosine schedule, per-instance stopping on exploitability) through the
+same :func:`imitgame.problems.inverse.build_inverse` / GDA; the batched side solves all K instances
+as one batch, the loop side one instance per problem. The loop is timed on a subset and extrapolated
 linearly to K (printed as such). Prints both times, the ratio, and that the answers agree.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-
-from reproduce_table2 import cournot_paper, rows, warm_up  # noqa: E402
-
-from imitgame.data.observed import ObservedPlay, simulate_observed  # noqa: E402
-from imitgame.problems.inverse import build_inverse, score  # noqa: E402
+from experiments.table2 import cournot_paper, rows, warm_up
+from imitgame.data.observed import ObservedPlay, simulate_observed
+from imitgame.problems.inverse import build_inverse, score
 
 
 def solve(game, observed: ObservedPlay, algo) -> torch.Tensor:

@@ -21,6 +21,10 @@ class DivergenceError(RuntimeError):
         self.step = step
 
 
+class Interrupted(Exception):
+    """The run was stopped (a signal) after a checkpoint was written; it can be resumed."""
+
+
 def check_finite(name: str, tensor: torch.Tensor) -> None:
     """Raise ImitgameError if ``tensor`` holds NaN or inf."""
     bad = ~torch.isfinite(tensor)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from imitgame.run import runner as app
 from imitgame.errors import DivergenceError, ImitgameError
+from imitgame.run import runner as app
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from imitgame.run import checkpoint
+from imitgame import checkpoint
 
 
 def test_atomic_save_round_trip(tmp_path):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from imitgame.run.runner import build_game
 from imitgame.config import AlgoConfig, DataConfig, typed
 from imitgame.game.base import MarkovGame, StaticGame
+from imitgame.run.runner import build_game
 from tests.conftest import compose_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -24,8 +24,7 @@ def test_env_composes_and_builds(env):
 
 def algo_schema(algo: str) -> type:
     """The schema each algo preset is typed with (by the problem it belongs to)."""
-    from imitgame.config import MarkovConfig
-    from imitgame.config import SimulacralConfig
+    from imitgame.config import MarkovConfig, SimulacralConfig
 
     return {"sgda": MarkovConfig, "simulacral": SimulacralConfig}.get(algo, AlgoConfig)
 

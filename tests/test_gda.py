@@ -7,9 +7,9 @@ import torch
 
 from envs.cournot import Cournot
 from imitgame import GDA, ActionProfile, LearnedDeviation, MinMaxObjective, Stabilizer
+from imitgame.config import GDAConfig
 from imitgame.errors import DivergenceError, ImitgameError
 from imitgame.solver.exploitability import make_evaluator
-from imitgame.config import GDAConfig
 from tests.support import ExplodingCournot
 
 pytestmark = pytest.mark.usefixtures("float64")

@@ -6,12 +6,9 @@ import torch
 
 from envs.fish_war import FishWar
 from imitgame.data.trajectories import save_trajectories
-from imitgame.problems.markov import (
-    MarkovConfig,
-    build_markov_inverse,
-    score_markov,
-    solve_markov_equilibrium,
-)
+from imitgame.config import MarkovConfig
+from imitgame.problems.markov import build_markov_inverse, score_markov
+from imitgame.solver.forward import solve_markov_equilibrium
 from imitgame.solver.rollout import sample_trajectories
 
 
@@ -54,7 +51,7 @@ def test_fish_war_alpha_recovered_from_a_queryable_policy() -> None:
     assert abs(records[0].theta[0, 0].item() - 0.5) < 1e-6
     assert result.exploitability_closed_form.item() < 1e-3
     assert result.exploitability_best_response.item() < 1e-2
-    diag = problem.diagnostics()
+    diag = problem.on_record(records[-1])
     assert "metrics/theta_grad_variance" in diag and "loss/deviation" in diag
 
 

@@ -1,18 +1,18 @@
 """Each Table 2 row on a few instances, and batching equivalence (K at once = K single runs)."""
 
-import sys
+import json
+import runpy
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import experiments.table2 as table
+from imitgame.data.observed import ObservedPlay, simulate_observed
+from imitgame.problems.inverse import solve_inverse
 
-import reproduce_table2 as table  # noqa: E402
-
-from imitgame.data.observed import ObservedPlay, simulate_observed  # noqa: E402
-from imitgame.problems.inverse import solve_inverse  # noqa: E402
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_table2.py"
 
 SLOW = ("linear, budgets + valuations",)  # > 10 s on a loaded 2-core CPU
 
@@ -78,9 +78,10 @@ def test_batch_equals_single_runs(maker):
 
 
 def test_script_writes_table(tmp_path):
-    code = table.main(["--only", "Cournot (paper", "--instances", "5", "--out", str(tmp_path)])
+    """The command line over experiments.table2 (loaded from its file, not run as __main__)."""
+    main = runpy.run_path(str(SCRIPT))["main"]
+    code = main(["--only", "Cournot (paper", "--instances", "5", "--out", str(tmp_path)])
     assert code == 0
-    import json
 
     rows = json.loads((tmp_path / "table2.json").read_text())["rows"]
     assert rows[0]["instances"] == 5

@@ -171,7 +171,8 @@ def load_observed(path: str | Path, game: StaticGame) -> ObservedPlay:
             )
         known_t = known.double().expand(k, game.param_dim).clone()
     known_t = known_t.reshape(-1, game.param_dim).expand(k, game.param_dim).clone()
-    return ObservedPlay(actions, context_t, theta_true_t, known_t).validate(game)
+    observed = ObservedPlay(actions, context_t, theta_true_t, known_t)
+    return observed.to(game.device, game.dtype).validate(game)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame
-from imitgame.game.policies import CategoricalPolicy, DeterministicPolicy, FrozenStrategy
+from imitgame.game.policies import FrozenStrategy, make_policy
 from imitgame.solver.rollout import Trajectory
 
 
@@ -125,23 +125,7 @@ def fit_behavior_policy(
     obs = data.observations.to(device=device, dtype=dtype)[None]  # [1, N, n, o]
     obs = obs.expand(n_instances, *obs.shape[1:])
     actions = data.actions.to(device=device, dtype=dtype)[None].expand(n_instances, -1, -1, -1)
-    scale = getattr(game, "obs_scale", 1.0)
-    n = game.n_agents
-    if game.n_discrete_actions is not None:
-        policy = CategoricalPolicy(
-            n_instances, n, game.obs_dim, game.n_discrete_actions, hidden, scale
-        )
-    else:
-        policy = DeterministicPolicy(
-            n_instances,
-            n,
-            game.obs_dim,
-            game.action_dim,
-            game.action_low,
-            game.action_high,
-            hidden,
-            scale,
-        )
+    policy = make_policy(game, n_instances, "deterministic", hidden)
     policy = policy.to(device=device, dtype=dtype)
     width = game.action_high - game.action_low
 

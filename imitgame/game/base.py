@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from imitgame.errors import ImitgameError
+from imitgame.game.hooks import provides
 from imitgame.game.parallel_env import ParallelEnvFace
 
 
@@ -247,11 +248,11 @@ class StaticGame(MarkovGame):
 
     @property
     def has_equilibrium(self) -> bool:
-        return type(self).equilibrium is not StaticGame.equilibrium
+        return provides(self, "equilibrium")
 
     @property
     def has_best_response(self) -> bool:
-        return type(self).best_response is not StaticGame.best_response
+        return provides(self, "best_response")
 
     def default_context(self) -> Tensor:
         """The context used when none is given: ``[state_dim]`` (a constant 1 without context)."""

@@ -13,6 +13,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from imitgame.errors import ImitgameError
+from imitgame.game.base import MarkovGame
+from imitgame.game.hooks import attribute
 from imitgame.game.strategies import ActionSample, Strategy
 
 
@@ -264,3 +267,37 @@ class ResidualCategorical(Strategy):
 
     log_prob = CategoricalPolicy.log_prob
     act = CategoricalPolicy.act
+
+
+def make_policy(
+    game: MarkovGame,
+    n_instances: int,
+    kind: str,
+    hidden: Sequence[int],
+    *,
+    profile: Strategy | None = None,
+    estimator: str = "pathwise",
+) -> Strategy:
+    """One network per (instance, agent), of ``kind``: ``residual`` (``profile`` plus a learned
+    correction), ``deterministic``, ``gaussian`` (reparameterised for the pathwise estimator) or
+    ``categorical``. Discrete-action games always get categorical policies (residual ones around
+    a categorical ``profile``). Built on the CPU in the default dtype: move it with ``.to``."""
+    k, n, obs_dim, hidden = n_instances, game.n_agents, game.obs_dim, list(hidden)
+    scale = attribute(game, "obs_scale")
+    if game.n_discrete_actions is not None:
+        m = game.n_discrete_actions
+        if kind == "residual" and hasattr(profile, "logits"):
+            return ResidualCategorical(profile, k, n, obs_dim, m, hidden, scale)
+        return CategoricalPolicy(k, n, obs_dim, m, hidden, scale)
+    low, high, d = game.action_low, game.action_high, game.action_dim
+    if kind == "residual":
+        if profile is None:
+            raise ImitgameError("a residual policy needs the profile it corrects")
+        return ResidualPolicy(profile, k, n, obs_dim, d, low, high, hidden, scale)
+    if kind == "gaussian":
+        policy = GaussianPolicy(k, n, obs_dim, d, low, high, hidden, scale)
+        policy.reparameterize = estimator == "pathwise"
+        return policy
+    if kind == "categorical":
+        raise ImitgameError(f"algo.policy=categorical needs a discrete-action game, not {game}")
+    return DeterministicPolicy(k, n, obs_dim, d, low, high, hidden, scale)

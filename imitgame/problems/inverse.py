@@ -1,41 +1,72 @@
 """Inverse game solving for one-shot games: find θ under which observed play is a Nash equilibrium.
 
+    min_θ max_ρ ψ(π†, ρ; θ)      (Algorithm 1; the stabilizer owns θ, π† is fixed)
+
 :func:`build_inverse` wires the pieces (stabilizer owning the learned θ entries, the observed
 profile π†, a learned or oracle destabilizer, the exploitability evaluator, the GDA trainer);
-:func:`solve_inverse` runs it and scores the answer. K instances are one batch.
+:func:`solve_inverse` runs it and scores the answer. K instances are one batch. Registered as
+``algo.problem=inverse`` (the default for a :class:`StaticGame`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from imitgame.config import AlgoConfig
-from imitgame.data.observed import ObservedPlay
-from imitgame.errors import ImitgameError, check_finite
+from imitgame.config import AlgoConfig, DataConfig
+from imitgame.data.observed import ObservedPlay, load_observed, simulate_observed
 from imitgame.game.base import StaticGame
 from imitgame.game.strategies import ActionProfile
+from imitgame.problems.base import (
+    ProblemDefaults,
+    ProblemSpec,
+    as_list,
+    base_results,
+    initial_theta,
+    learn_mask,
+    register_problem,
+    relative_error,
+    synthetic_theta,
+)
 from imitgame.problems.identifiability import Identifiability, check_identifiability
 from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
 from imitgame.solver.exploitability import make_evaluator
+from imitgame.solver.forward import solve_static_equilibrium
 from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.stabilizer import Stabilizer
 from imitgame.solver.trainer import GDA, EvalRecord
 
 
 @dataclass
-class InverseProblem:
+class InverseProblem(ProblemDefaults):
     """A wired inverse problem: run ``trainer``; ``evaluate(stabilizer) -> [K]`` exploitability."""
 
     game: StaticGame
     observed: ObservedPlay
     trainer: GDA
-    evaluate: object
+    evaluate: Callable[[Stabilizer], Tensor]
     learn_index: Tensor
     identifiability: Identifiability
+
+    @property
+    def theta_true(self) -> Tensor | None:
+        return self.observed.theta_true
+
+    def results(self) -> dict[str, Any]:
+        result = score(self)
+        return base_results(
+            self,
+            theta_hat=result.theta_hat,
+            exploitability=result.exploitability,
+            exploitability_exact=self.game.has_best_response,
+            converged=result.converged,
+            identified=bool(result.identified.all()),
+            identifiability_rank=as_list(self.identifiability.rank),
+        )
 
 
 @dataclass
@@ -51,35 +82,22 @@ class InverseResult:
     iterations: int
 
 
-def learn_mask(game: StaticGame) -> Tensor:
-    return torch.tensor([n in game.learned_params for n in game.param_names], device=game.device)
-
-
-def initial_theta(game: StaticGame, observed: ObservedPlay, init: object, mask: Tensor) -> Tensor:
-    """Known entries from the data, learned ones from ``init`` (None: the centre of Θ)."""
-    theta = observed.theta_known.clone()
-    if init is None:
-        start = 0.5 * (game.param_low + game.param_high)
+def observed_play(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay:
+    """The observed play a run inverts: loaded from ``data.path``, or the equilibrium under the
+    synthetic truth (closed form, or the forward solver) on the game's device."""
+    if data.source == "file":
+        observed = load_observed(data.path, game)
     else:
-        values = torch.as_tensor(list(init), dtype=theta.dtype, device=theta.device)
-        n_learned = int(mask.sum())
-        if values.numel() not in (1, n_learned):
-            raise ImitgameError(
-                f"algo.theta_init has {values.numel()} values for {n_learned} learned entries"
-            )
-        start = theta[0].clone()
-        start[mask] = values
-        if bool(((start < game.param_low) | (start > game.param_high)).any()):
-            raise ImitgameError("algo.theta_init lies outside the parameter bounds")
-    theta[:, mask] = start.to(theta)[mask]
-    check_finite("initial parameters", theta)
-    return theta
-
-
-def relative_error(theta_hat: Tensor, theta_true: Tensor, index: Tensor) -> Tensor:
-    """‖θ̂_L − θ_L‖ / ‖θ_L‖ over the learned entries L, per instance ``[K]``."""
-    diff = (theta_hat[:, index] - theta_true[:, index]).norm(dim=-1)
-    return diff / theta_true[:, index].norm(dim=-1).clamp(min=1e-12)
+        generator = torch.Generator().manual_seed(seed)
+        theta = synthetic_theta(game, data, generator)
+        observed = simulate_observed(
+            game,
+            theta,
+            noise_std=data.noise_std,
+            generator=generator,
+            solver=lambda g, th, st: solve_static_equilibrium(g, th, st)[0],
+        )
+    return observed.to(game.device, game.dtype).validate(game)
 
 
 def static_trainer(
@@ -119,7 +137,7 @@ def build_inverse(game: StaticGame, observed: ObservedPlay, algo: AlgoConfig) ->
     observed.validate(game)
     mask = learn_mask(game)
     learn_index = mask.nonzero().flatten()
-    theta0 = initial_theta(game, observed, algo.theta_init, mask)
+    theta0 = initial_theta(game, observed.theta_known, algo.theta_init, mask)
     k, b = observed.actions.shape[:2]
     state0 = observed.context
     contexts = state0 if state0 is not None else game.default_context().expand(k, b, game.state_dim)
@@ -166,3 +184,19 @@ def solve_inverse(
         if records is not None:
             records.append(record)
     return score(problem)
+
+
+def build(game: StaticGame, algo: AlgoConfig, data: DataConfig, seed: int) -> InverseProblem:
+    """The registry's builder: observed play from ``data``, then :func:`build_inverse`."""
+    return build_inverse(game, observed_play(game, data, seed), algo)
+
+
+SPEC = register_problem(
+    ProblemSpec(
+        name="inverse",
+        config=AlgoConfig,
+        build=build,
+        game_type=StaticGame,
+        description="θ under which observed play of a one-shot game is a Nash equilibrium",
+    )
+)

@@ -1,79 +1,60 @@
 """Inverse multiagent RL on Markov games (the paper's Algorithm 2), in the one GDA trainer.
 
+    min_θ max_ρ ψ(π†, ρ; θ), ψ estimated from sampled trajectories
+
 The stabilizer owns the learned θ entries and the observed joint policy π† (fixed); the
-destabilizer owns one deviation policy per agent (a policy network, trained by policy gradient
-on ψ estimated from sampled trajectories). π† is either queryable (a synthetic run's equilibrium
-policy: the game's closed form ``equilibrium_policy(θ)`` or the Markov forward solver) or fitted
-first by behaviour cloning from a dataset of trajectories (``data=file``).
+destabilizer owns one deviation policy per agent (a policy network, trained by policy gradient).
+π† is either queryable (a synthetic run's equilibrium policy: the game's closed form
+``equilibrium_policy(θ)`` or the Markov forward solver) or fitted first by behaviour cloning from
+a trajectory file (``data=file``). Registered as ``algo.problem=markov_inverse`` (the default for a
+:class:`MarkovGame` that is not one-shot).
 
 After training, the exploitability of π† under θ̂ is measured by a *separately trained* best
 response (a fresh deviation ascending the same objective) and, where the game has one, by its
-closed-form ``best_response_policy``.
-
-Optional game protocol (duck-typed, all optional): ``equilibrium_policy(theta [K, p]) ->
-Strategy``; ``best_response_policy(profile, theta) -> Strategy | None``; ``obs_scale`` (a tensor
-or float dividing observations before policy networks); ``entropy_weight`` τ (entropy-regularised
-/ logit equilibrium, for discrete games).
+closed-form ``best_response_policy`` (:mod:`imitgame.game.hooks`).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from imitgame.config import GDAConfig, MarkovConfig
+from imitgame.config import DataConfig, MarkovConfig
 from imitgame.data.trajectories import fit_behavior_policy, load_trajectories
-from imitgame.errors import ImitgameError, check_finite
+from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame
-from imitgame.game.policies import (
-    CategoricalPolicy,
-    DeterministicPolicy,
-    GaussianPolicy,
-    ResidualCategorical,
-    ResidualPolicy,
-)
+from imitgame.game.hooks import attribute, provides
+from imitgame.game.policies import make_policy
 from imitgame.game.strategies import Strategy
-from imitgame.problems.inverse import initial_theta, learn_mask, relative_error
+from imitgame.problems.base import (
+    ProblemDefaults,
+    ProblemSpec,
+    base_results,
+    initial_theta,
+    learn_mask,
+    register_problem,
+    relative_error,
+    synthetic_theta,
+)
 from imitgame.solver.destabilizer import LearnedDeviation
-from imitgame.solver.exploitability import ascent_exploitability
+from imitgame.solver.exploitability import (
+    ascent_exploitability,
+    exact_exploitability,
+    trained_best_response,
+)
+from imitgame.solver.forward import solve_markov_equilibrium
 from imitgame.solver.objective import MinMaxObjective
-from imitgame.solver.regret import estimate_regret
+from imitgame.solver.rollout import episode_generator
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.solver.trainer import GDA
-
-
-def make_deviation(
-    game: MarkovGame, profile: Strategy, k: int, config: MarkovConfig, *, estimator: str
-) -> Strategy:
-    """One deviation policy per (instance, agent), as chosen by ``config.policy``."""
-    n, scale, hidden = game.n_agents, getattr(game, "obs_scale", 1.0), list(config.hidden)
-    if game.n_discrete_actions is not None:
-        if config.policy == "residual" and hasattr(profile, "logits"):
-            return ResidualCategorical(
-                profile, k, n, game.obs_dim, game.n_discrete_actions, hidden, scale
-            )
-        return CategoricalPolicy(k, n, game.obs_dim, game.n_discrete_actions, hidden, scale)
-    low, high = game.action_low, game.action_high
-    if config.policy == "residual":
-        return ResidualPolicy(
-            profile, k, n, game.obs_dim, game.action_dim, low, high, hidden, scale
-        )
-    if config.policy == "gaussian":
-        policy = GaussianPolicy(k, n, game.obs_dim, game.action_dim, low, high, hidden, scale)
-        policy.reparameterize = estimator == "pathwise"
-        return policy
-    if config.policy == "categorical":
-        raise ImitgameError(f"algo.policy=categorical needs a discrete-action game, not {game}")
-    return DeterministicPolicy(k, n, game.obs_dim, game.action_dim, low, high, hidden, scale)
+from imitgame.solver.trainer import GDA, EvalRecord
 
 
 @dataclass
-class MarkovInverseProblem:
+class MarkovInverseProblem(ProblemDefaults):
     """A wired Markov inverse problem."""
 
     game: MarkovGame
@@ -88,7 +69,7 @@ class MarkovInverseProblem:
     forward_exploitability: float | None = None
     identifiability: Any = None
 
-    def diagnostics(self) -> dict[str, float]:
+    def on_record(self, record: EvalRecord) -> dict[str, float]:
         """TensorBoard extras: policy losses and the variance of the θ-gradient estimator."""
         out: dict[str, float] = {}
         stab = self.trainer.stabilizer
@@ -110,6 +91,27 @@ class MarkovInverseProblem:
             out["loss/behavior_cloning"] = self.bc_loss
         return out
 
+    def results(self) -> dict[str, Any]:
+        result = score_markov(self)
+        closed = result.exploitability_closed_form
+        results = base_results(
+            self,
+            theta_hat=result.theta_hat,
+            exploitability=result.exploitability,
+            exploitability_exact=closed is not None,
+            converged=result.converged,
+        )
+        results["exploitability_best_response"] = float(result.exploitability_best_response.mean())
+        results["exploitability_closed_form"] = None if closed is None else float(closed.mean())
+        results.update(result.extras)
+        return results
+
+    def summary_lines(self, results: dict[str, Any]) -> list[str]:
+        return [
+            f"  exploitability  {results['exploitability_best_response']:.3e} "
+            "(separately trained best response)"
+        ]
+
 
 @dataclass
 class MarkovResult:
@@ -125,131 +127,15 @@ class MarkovResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def _generator(game: MarkovGame, seed: int) -> torch.Generator:
-    return torch.Generator(device=game.device).manual_seed(seed)
-
-
 def observed_policy(
     game: MarkovGame, theta: Tensor, config: MarkovConfig, seed: int
 ) -> tuple[Strategy, float | None]:
     """The queryable equilibrium policy under ``theta [K, p]``: closed form or forward solver
     (then also the forward solution's exploitability by a separately trained best response)."""
-    if hasattr(game, "equilibrium_policy"):
+    if provides(game, "equilibrium_policy"):
         return game.equilibrium_policy(theta), None
     policy, exploit = solve_markov_equilibrium(game, theta, config, seed=seed)
     return policy, float(exploit.mean())
-
-
-def solve_markov_equilibrium(
-    game: MarkovGame, theta: Tensor, config: MarkovConfig, *, seed: int = 0
-) -> tuple[Strategy, Tensor]:
-    """Forward solver: the same GDA with the stabilizer owning a joint policy π (θ fixed).
-
-    Returns the frozen policy and its exploitability ``[K]`` by a separately trained best
-    response.
-    """
-    k = theta.shape[0]
-    n, scale, hidden = game.n_agents, getattr(game, "obs_scale", 1.0), list(config.hidden)
-    if game.n_discrete_actions is not None:
-        profile: Strategy = CategoricalPolicy(
-            k, n, game.obs_dim, game.n_discrete_actions, hidden, scale
-        )
-        estimator = "score"
-    else:
-        profile = DeterministicPolicy(
-            k, n, game.obs_dim, game.action_dim, game.action_low, game.action_high, hidden, scale
-        )
-        estimator = config.estimator
-    profile = profile.to(device=game.device, dtype=game.dtype)
-    no_theta = torch.zeros(game.param_dim, dtype=torch.bool, device=game.device)
-    stabilizer = Stabilizer(theta, no_theta, game.param_low, game.param_high, profile)
-    fresh = copy.deepcopy(config)
-    fresh.policy = "categorical" if game.n_discrete_actions is not None else "deterministic"
-    deviation = make_deviation(game, profile, k, fresh, estimator=estimator).to(
-        device=game.device, dtype=game.dtype
-    )
-    objective = MinMaxObjective(
-        game,
-        stabilizer,
-        LearnedDeviation(deviation),
-        batch_shape=(k, config.environments),
-        estimator=estimator,
-        baseline=config.baseline,
-        entropy_weight=float(getattr(game, "entropy_weight", 0.0)),
-        generator=_generator(game, seed),
-    )
-    gda = GDAConfig(
-        iterations=config.forward_iterations,
-        lr_profile=config.lr_profile,
-        lr_deviation=config.lr_deviation,
-        ascent_steps=config.ascent_steps,
-        schedule=config.schedule,
-        lr_final_fraction=config.lr_final_fraction,
-        eval_every=config.forward_iterations,
-    )
-    trainer = GDA(objective, gda)
-    for _ in trainer.iterate(progress=False):
-        pass
-    for p in profile.parameters():
-        p.requires_grad_(False)
-    exploit = trained_best_response(objective, trainer.stabilizer, config, seed=seed + 1)
-    return profile, exploit
-
-
-def trained_best_response(
-    objective: MinMaxObjective, stabilizer: Stabilizer, config: MarkovConfig, *, seed: int
-) -> Tensor:
-    """φ ``[K]`` by a fresh deviation policy trained from scratch on the same objective (with
-    ``eval_environments`` episodes per instance; a lower bound on the exact exploitability)."""
-    game = objective.game
-    k = stabilizer.n_instances
-    profile = stabilizer.profile()
-    deviation = make_deviation(game, profile, k, config, estimator=objective.estimator)
-    deviation = deviation.to(device=game.device, dtype=game.dtype)
-    fresh = copy.copy(objective)
-    fresh.destabilizer = LearnedDeviation(deviation)
-    fresh.batch_shape = (k, config.eval_environments)
-    fresh.generator = _generator(game, seed)
-    frozen = copy.deepcopy(stabilizer)
-    for p in frozen.parameters():
-        p.requires_grad_(False)
-    params = [p for p in deviation.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.best_response_lr, maximize=True)
-    for _ in range(config.best_response_steps):
-        loss = fresh(frozen).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        fresh.destabilizer.project()
-    # score the trained deviation on fresh shocks (a maximum over noisy iterates is biased up)
-    fresh.generator = _generator(game, seed + 1)
-    with torch.no_grad():
-        return fresh(frozen).regret.clamp(min=0)
-
-
-def closed_form_exploitability(
-    objective: MinMaxObjective, stabilizer: Stabilizer, config: MarkovConfig, *, seed: int
-) -> Tensor | None:
-    """φ ``[K]`` from the game's ``best_response_policy`` (None if it has none for π†)."""
-    game = objective.game
-    if not hasattr(game, "best_response_policy"):
-        return None
-    theta = stabilizer.theta().detach()
-    br = game.best_response_policy(stabilizer.profile(), theta)
-    if br is None:
-        return None
-    k = stabilizer.n_instances
-    with torch.no_grad():
-        estimate = estimate_regret(
-            game,
-            theta,
-            stabilizer.profile(),
-            br,
-            batch_shape=(k, config.eval_environments),
-            generator=_generator(game, seed),
-            entropy_weight=objective.entropy_weight,
-        )
-    return estimate.regret.clamp(min=0)
 
 
 def build_markov_inverse(
@@ -288,11 +174,11 @@ def build_markov_inverse(
         config = copy.copy(config)
         config.estimator = "score"
     mask = learn_mask(game)
-    theta0 = initial_theta(game, SimpleNamespace(theta_known=theta_known), config.theta_init, mask)
-    check_finite("initial parameters", theta0)
+    theta0 = initial_theta(game, theta_known, config.theta_init, mask)
     stabilizer = Stabilizer(theta0, mask, game.param_low, game.param_high, policy)
-    deviation = make_deviation(game, policy, k, config, estimator=config.estimator)
-    deviation = deviation.to(device=game.device, dtype=game.dtype)
+    deviation = make_policy(
+        game, k, config.policy, config.hidden, profile=policy, estimator=config.estimator
+    ).to(device=game.device, dtype=game.dtype)
     objective = MinMaxObjective(
         game,
         stabilizer,
@@ -301,8 +187,8 @@ def build_markov_inverse(
         estimator=config.estimator,
         regret_weight=config.regret_weight,
         baseline=config.baseline,
-        entropy_weight=float(getattr(game, "entropy_weight", 0.0)),
-        generator=_generator(game, seed),
+        entropy_weight=float(attribute(game, "entropy_weight")),
+        generator=episode_generator(game, seed),
     )
 
     def evaluate(stab: Stabilizer) -> Tensor:
@@ -336,11 +222,24 @@ def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
     """θ̂, exploitability of π† under θ̂ (trained best response; closed form where available)."""
     answer = problem.trainer.answer
     theta_hat = answer.theta().detach()
+    config, seed = problem.config, problem.seed + 7
     learned = trained_best_response(
-        problem.objective, answer, problem.config, seed=problem.seed + 7
+        problem.objective,
+        answer,
+        policy=config.policy,
+        hidden=config.hidden,
+        steps=config.best_response_steps,
+        lr=config.best_response_lr,
+        environments=config.eval_environments,
+        seed=seed,
     )
-    closed = closed_form_exploitability(
-        problem.objective, answer, problem.config, seed=problem.seed + 7
+    closed = exact_exploitability(
+        problem.game,
+        answer.theta().detach(),
+        answer,
+        batch_shape=(answer.n_instances, config.eval_environments),
+        generator=episode_generator(problem.game, seed),
+        entropy_weight=problem.objective.entropy_weight,
     )
     rel = None
     if problem.theta_true is not None:
@@ -360,3 +259,32 @@ def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
         iterations=problem.trainer.step_count,
         extras=extras,
     )
+
+
+def build(
+    game: MarkovGame, algo: MarkovConfig, data: DataConfig, seed: int
+) -> MarkovInverseProblem:
+    """The registry's builder: a trajectory file (θ's known entries from the env config), or the
+    queryable equilibrium policy under the synthetic truth."""
+    if data.source == "file":
+        known = game.true_params
+        if known is None:
+            raise ImitgameError(f"{type(game).__name__} has no configured parameters")
+        theta_known = known.detach().expand(data.instances, game.param_dim).clone()
+        return build_markov_inverse(
+            game, algo, theta_true=None, theta_known=theta_known, dataset=str(data.path), seed=seed
+        )
+    theta = synthetic_theta(game, data, torch.Generator().manual_seed(seed))
+    theta = theta.to(device=game.device, dtype=game.dtype)
+    return build_markov_inverse(game, algo, theta_true=theta, theta_known=theta, seed=seed)
+
+
+SPEC = register_problem(
+    ProblemSpec(
+        name="markov_inverse",
+        config=MarkovConfig,
+        build=build,
+        game_type=MarkovGame,
+        description="θ under which an observed joint policy of a Markov game is an equilibrium",
+    )
+)

@@ -12,10 +12,12 @@ recency discount; uniform by default). λ is fixed, or raised by dual ascent
 λ ← min(λ_max, λ + η_λ ψ̄) at every evaluation (the multiplier update of an augmented
 Lagrangian for the constraint ψ ≤ 0), so the fitted π stays an equilibrium of the fitted game.
 
-A game used here is a :class:`StaticGame` with a context and an ``observation_map``; it may offer
-``observed_contexts()`` / ``observed_outcomes()`` (real data), ``observation_weights()`` (ω) and
-``initial_theta()`` (known entries). Without observed outcomes, observations are simulated from
-``true_params`` by the game's closed-form equilibrium (or the forward solver).
+A game used here is a :class:`StaticGame` with a context that declares the
+:class:`~imitgame.game.hooks.SimulacralData` hooks: ``observation_map`` and ``observed_contexts()``,
+optionally ``observed_outcomes()`` (real data), ``observation_weights()`` (ω), ``initial_theta()``
+(known entries) and ``profile_from_observations``. Without observed outcomes, observations are
+simulated from ``true_params`` by the game's closed-form equilibrium (or the forward solver).
+Registered as ``algo.problem=simulacral``; a run also writes ``model.pt`` (θ̂ and the env config).
 """
 
 from __future__ import annotations
@@ -28,13 +30,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from imitgame.config import SimulacralConfig
+from imitgame import checkpoint
+from imitgame.config import DataConfig, SimulacralConfig
 from imitgame.errors import ImitgameError, check_finite
 from imitgame.game.base import StaticGame
+from imitgame.game.hooks import provides
 from imitgame.game.strategies import ActionProfile
-from imitgame.problems.inverse import relative_error, static_trainer
-from imitgame.run import checkpoint
-from imitgame.run.tracking import as_list
+from imitgame.problems.base import (
+    ProblemDefaults,
+    ProblemSpec,
+    base_results,
+    initial_theta,
+    learn_mask,
+    register_problem,
+    relative_error,
+)
+from imitgame.problems.inverse import static_trainer
 from imitgame.solver.exploitability import exact_exploitability
 from imitgame.solver.forward import solve_static_equilibrium
 from imitgame.solver.objective import MinMaxObjective
@@ -45,7 +56,7 @@ MODEL = "model.pt"
 
 
 @dataclass
-class SimulacralProblem:
+class SimulacralProblem(ProblemDefaults):
     """A wired simulacral problem: ``contexts [K, B, s]``, ``observations [K, B, o]``."""
 
     game: StaticGame
@@ -56,14 +67,51 @@ class SimulacralProblem:
     contexts: Tensor
     observations: Tensor
     config: SimulacralConfig
+    theta_true: Tensor | None = None  # [K, p] for synthetic observations
 
     @property
     def regret_weight(self) -> float:
         return float(self.objective.regret_weight)
 
-    def diagnostics(self) -> dict[str, float]:
-        """Extra TensorBoard scalars at an evaluation."""
+    def on_record(self, record: EvalRecord) -> dict[str, float]:
+        """λ's dual ascent (``lambda_update=dual``), then λ as a TensorBoard scalar."""
+        update_lambda(self, record)
         return {"metrics/lambda": self.regret_weight}
+
+    def results(self) -> dict[str, Any]:
+        result = score(self, self.theta_true)
+
+        def mean(value: Tensor | None) -> float | None:
+            return None if value is None else float(value.mean())
+
+        results = base_results(
+            self,
+            theta_hat=result.theta_hat,
+            exploitability=result.exploitability,
+            exploitability_exact=self.game.has_best_response,
+            converged=~self.trainer.active,
+        )
+        results.update(
+            problem="simulacral",
+            equilibrium_exploitability=mean(result.equilibrium_exploitability),
+            observation_loss=float(result.observation_loss.mean()),
+            equilibrium_mse=mean(result.equilibrium_mse),
+            regret_weight=self.regret_weight,
+            observations=int(self.contexts.shape[1]),
+        )
+        return results
+
+    def summary_lines(self, results: dict[str, Any]) -> list[str]:
+        return [
+            f"  observation loss {results['observation_loss']:.4g}; the fitted game's "
+            f"equilibrium: MSE {results['equilibrium_mse']}, exploitability "
+            f"{results['equilibrium_exploitability']} (λ = {results['regret_weight']:.3g})"
+        ]
+
+    def save_artifacts(self, run_dir: Path, env_config: dict[str, Any]) -> None:
+        """``model.pt``: θ̂ and the env config that rebuilds the game."""
+        theta = self.trainer.answer.theta().detach()
+        save_model(run_dir / MODEL, theta, env_config, self.game)
 
 
 def _batched(name: str, tensor: Tensor, dim: int) -> Tensor:
@@ -100,30 +148,15 @@ def observation_loss_fn(
     return loss
 
 
-def initial_theta(game: StaticGame, k: int, init: Any, mask: Tensor) -> Tensor:
-    """``[K, p]``: known entries from ``game.initial_theta()`` (or ``true_params``, or the centre
-    of Θ); learned entries from ``init`` (None: the centre of Θ)."""
+def known_theta(game: StaticGame) -> Tensor:
+    """``[p]``: the known entries of θ from ``game.initial_theta()``, else ``true_params``, else
+    the centre of Θ (the learned entries are overwritten by :func:`initial_theta`)."""
     centre = 0.5 * (game.param_low + game.param_high)
-    if hasattr(game, "initial_theta"):
-        known = game.initial_theta().to(centre)
-    elif game.true_params is not None:
-        known = game.true_params.clone()
-    else:
-        known = centre.clone()
-    if init is None:
-        start = centre
-    else:
-        start = torch.as_tensor(list(init), dtype=centre.dtype, device=centre.device)
-        if start.numel() == 1:
-            start = start.expand_as(centre)
-        elif start.numel() == int(mask.sum()):
-            full = centre.clone()
-            full[mask] = start
-            start = full
-        else:
-            raise ImitgameError(f"algo.theta_init has {start.numel()} values for {int(mask.sum())}")
-    theta = torch.where(mask, start, known)
-    return game.project_params(theta).expand(k, -1).clone()
+    if provides(game, "initial_theta"):
+        return game.initial_theta().to(centre)
+    if game.true_params is not None:
+        return game.true_params.clone()
+    return centre.clone()
 
 
 def simulate_observations(game: StaticGame, theta: Tensor, contexts: Tensor) -> Tensor:
@@ -145,7 +178,7 @@ def build_simulacral(
     """Stabilizer (learned θ, learnable profile, observation loss), destabilizer, objective,
     exploitability evaluator and the GDA trainer. ``weights [B]`` or ``[K, B]``: observation
     weights ω (normalised to mean 1; None: uniform)."""
-    if not hasattr(game, "observation_map"):
+    if not provides(game, "observation_map"):
         raise ImitgameError(f"{type(game).__name__} has no observation_map for simulacral learning")
     if not game.context_dim:
         raise ImitgameError(f"{type(game).__name__} has no context: nothing to fit per observation")
@@ -165,13 +198,13 @@ def build_simulacral(
         if bool((weights < 0).any()) or not bool((weights.sum(1) > 0).all()):
             raise ImitgameError("observation weights must be >= 0 and not all zero")
         weights = weights / weights.mean(1, keepdim=True)
-    mask = torch.tensor([n in game.learned_params for n in game.param_names], device=game.device)
+    mask = learn_mask(game)
     if not bool(mask.any()):
         raise ImitgameError("the game learns no θ entries (env.learn is empty)")
-    theta0 = initial_theta(game, k, config.theta_init, mask)
+    theta0 = initial_theta(game, known_theta(game).expand(k, -1), config.theta_init, mask)
     shape = (k, b, game.n_agents, game.action_dim)
     start = None
-    if hasattr(game, "profile_from_observations") and config.profile_init == "observations":
+    if provides(game, "profile_from_observations") and config.profile_init == "observations":
         # the game inverts its observation map: a start for π consistent with the data
         start = game.profile_from_observations(observations, theta0[:, None, :], contexts)
     elif game.has_equilibrium:
@@ -269,51 +302,20 @@ def problem_from_game(
     """The problem on the game's own data — ``observed_contexts()``, ``observed_outcomes()`` and
     ``observation_weights()`` — or, without observed outcomes, on observations simulated from
     ``true_params`` (returned ``[1, p]`` for scoring; None for real data)."""
-    contexts = game.observed_contexts() if hasattr(game, "observed_contexts") else None
+    contexts = game.observed_contexts() if provides(game, "observed_contexts") else None
     if contexts is None:
         raise ImitgameError(f"{type(game).__name__} provides no observed_contexts()")
-    outcomes = game.observed_outcomes() if hasattr(game, "observed_outcomes") else None
+    outcomes = game.observed_outcomes() if provides(game, "observed_outcomes") else None
     theta_true = None
     if outcomes is None:
         if game.true_params is None:
             raise ImitgameError(f"{type(game).__name__} has neither observations nor true_params")
         theta_true = game.true_params[None, :]
         outcomes = simulate_observations(game, theta_true, contexts[None])[0]
-    weights = game.observation_weights() if hasattr(game, "observation_weights") else None
-    return build_simulacral(game, contexts, outcomes, config, weights), theta_true
-
-
-def results_of(
-    problem: SimulacralProblem, theta_true: Tensor | None
-) -> tuple[dict[str, Any], Tensor]:
-    """The simulacral entries of ``results.json``, and θ̂ ``[K, p]``."""
-    result = score(problem, theta_true)
-    game = problem.game
-
-    def mean(value: Tensor | None) -> float | None:
-        return None if value is None else float(value.mean())
-
-    results = {
-        "problem": "simulacral",
-        "param_names": game.param_names,
-        "learned_params": [game.param_names[i] for i in problem.learn_index.tolist()],
-        "theta_hat": as_list(result.theta_hat),
-        "theta_true": as_list(theta_true),
-        "exploitability": float(result.exploitability.mean()),
-        "exploitability_exact": game.has_best_response,
-        "equilibrium_exploitability": mean(result.equilibrium_exploitability),
-        "observation_loss": float(result.observation_loss.mean()),
-        "equilibrium_mse": mean(result.equilibrium_mse),
-        "relative_error": mean(result.relative_error),
-        "max_relative_error": None
-        if result.relative_error is None
-        else float(result.relative_error.max()),
-        "identified": None,
-        "regret_weight": problem.regret_weight,
-        "observations": int(problem.contexts.shape[1]),
-        "instances": int(problem.contexts.shape[0]),
-    }
-    return results, result.theta_hat
+    weights = game.observation_weights() if provides(game, "observation_weights") else None
+    problem = build_simulacral(game, contexts, outcomes, config, weights)
+    problem.theta_true = theta_true
+    return problem, theta_true
 
 
 def save_model(path: Path, theta: Tensor, env_cfg: Any, game: StaticGame) -> None:
@@ -324,3 +326,21 @@ def save_model(path: Path, theta: Tensor, env_cfg: Any, game: StaticGame) -> Non
     checkpoint.save_atomic(
         {"theta": theta.detach().cpu(), "env": env, "param_names": game.param_names}, path
     )
+
+
+def build(
+    game: StaticGame, algo: SimulacralConfig, data: DataConfig, seed: int
+) -> SimulacralProblem:
+    """The registry's builder: the game's own observations (:func:`problem_from_game`)."""
+    return problem_from_game(game, algo)[0]
+
+
+SPEC = register_problem(
+    ProblemSpec(
+        name="simulacral",
+        config=SimulacralConfig,
+        build=build,
+        game_type=StaticGame,
+        description="θ and an equilibrium of the game fitted to partial observations (prices)",
+    )
+)

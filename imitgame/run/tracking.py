@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
-from imitgame.problems.inverse import relative_error  # noqa: E402
+from imitgame.problems.base import relative_error  # noqa: E402
 from imitgame.solver.trainer import EvalRecord  # noqa: E402
 
 MAX_PARAM_SCALARS = 20  # more learned entries than this: a histogram and the norm instead
@@ -136,10 +136,3 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     tmp.replace(path)
-
-
-def as_list(tensor: Tensor | None) -> Any:
-    if tensor is None:
-        return None
-    values = tensor.detach().cpu()
-    return values[0].tolist() if values.shape[0] == 1 else values.tolist()

@@ -54,6 +54,11 @@ class Trajectory:
         return discounted.flip(0).cumsum(0).flip(0)
 
 
+def episode_generator(game: MarkovGame, seed: int) -> torch.Generator:
+    """A seeded generator of episode shocks on the game's device."""
+    return torch.Generator(device=game.device).manual_seed(seed)
+
+
 def sample_episode_noise(
     game: MarkovGame, batch_shape: Sequence[int], generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,7 +136,8 @@ class GDA:
         self.stabilizer = objective.stabilizer
         self.destabilizer = objective.destabilizer
         self.step_count = 0
-        self.stop_requested = False  # set from a signal handler: stop after the current step
+        self.stop_requested = False  # stop after the current step ...
+        self.stop_event: threading.Event | None = None  # ... or once this is set (a signal)
         k = self.stabilizer.n_instances
         self.active = torch.ones(k, dtype=torch.bool, device=self.stabilizer.theta_fixed.device)
         self.last_theta = self.stabilizer.theta().detach().clone()
@@ -332,7 +334,10 @@ class GDA:
             if self.step_count == 0:
                 yield self.evaluate()  # the starting point, for the record
             while self.step_count < cfg.iterations and bool(self.active.any()):
-                if self.stop_requested:
+                if self.stop_requested or (
+                    self.stop_event is not None and self.stop_event.is_set()
+                ):
+                    self.stop_requested = True
                     return
                 self.step()
                 bar.update(1)

@@ -5,9 +5,9 @@ from envs.bertrand import Bertrand
 from imitgame.config import AlgoConfig
 from imitgame.data.observed import simulate_observed
 from imitgame.errors import ImitgameError
+from imitgame.game.strategies import ActionProfile
 from imitgame.problems.inverse import solve_inverse
 from imitgame.solver.regret import estimate_regret
-from imitgame.game.strategies import ActionProfile
 from imitgame.testing import check_game
 
 

@@ -3,13 +3,13 @@ import pytest
 import torch
 
 from envs.fisher import Fisher, eisenberg_gale
+from imitgame.config import GDAConfig
 from imitgame.errors import ImitgameError
+from imitgame.game.strategies import ActionProfile
+from imitgame.problems.identifiability import check_identifiability
 from imitgame.solver.exploitability import exact_exploitability
 from imitgame.solver.forward import solve_static_equilibrium
-from imitgame.config import GDAConfig
-from imitgame.problems.identifiability import check_identifiability
 from imitgame.solver.stabilizer import Stabilizer
-from imitgame.game.strategies import ActionProfile
 from imitgame.testing import check_game
 
 UTILITIES = ["linear", "cobb_douglas", "leontief", "ces"]

@@ -1,0 +1,1 @@
+"""Shared experiment helpers that scripts and benchmarks import."""
