@@ -25,6 +25,10 @@ class Interrupted(Exception):
     """The run was stopped (a signal) after a checkpoint was written; it can be resumed."""
 
 
+class NotConverged(Exception):
+    """``strict=true`` and some instance did not converge (results were still written)."""
+
+
 def check_finite(name: str, tensor: torch.Tensor) -> None:
     """Raise ImitgameError if ``tensor`` holds NaN or inf."""
     bad = ~torch.isfinite(tensor)

@@ -8,6 +8,10 @@ column (the number of hours that local day has on the clock).
 
 The forecasting rules (DESIGN.md §6): at midnight of day D a forecaster may use every column up to
 the end of D−1 and, for D itself, only the day-ahead forecast columns in :data:`ALLOWED_AHEAD`.
+
+The package ships one such file, Spain 2015-01-01..2016-08-31 (:data:`SPAIN`, see
+``data/README.md`` beside this module for its source and terms); :func:`resolve_data_path` turns
+the name ``spain`` into it and any other text into a user's own path.
 """
 
 from __future__ import annotations
@@ -31,6 +35,33 @@ ALLOWED_AHEAD = (LOAD_FORECAST, WIND_FORECAST, SOLAR_FORECAST)
 #: the columns every loaded file must have (beyond ``time``)
 REQUIRED = (PRICE, PRICE_DAY_AHEAD, LOAD_ACTUAL, *ALLOWED_AHEAD)
 TIMEZONE = "Europe/Madrid"
+
+#: the folder of the data files shipped with the package
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: hourly Spanish data 2015-01-01..2016-08-31 (xz-compressed; pandas reads it as it is)
+SPAIN = DATA_DIR / "spain_energy_2015-01_2016-08.csv.xz"
+#: names of the shipped data sets (what ``env.data_path`` and the scripts accept besides a path)
+DATASETS = {"spain": SPAIN}
+DEFAULT_DATASET = "spain"
+
+
+def resolve_data_path(name_or_path: str | Path = DEFAULT_DATASET) -> Path:
+    """The file behind ``name_or_path``: a name of :data:`DATASETS` (``spain``: the shipped Spanish
+    file), else a user's own path (relative to the working directory). Raises
+    :class:`ImitgameError` (one line) when the file does not exist."""
+    text = str(name_or_path).strip()
+    if text in DATASETS:
+        path = DATASETS[text]
+        if not path.is_file():
+            raise ImitgameError(
+                f"the shipped data set {text!r} is missing: {path} (a broken install?)"
+            )
+        return path
+    path = Path(text).expanduser()
+    if not path.is_file():
+        names = ", ".join(DATASETS)
+        raise ImitgameError(f"energy data file not found: {path} (or name a shipped set: {names})")
+    return path
 
 
 def forbidden_columns(frame: pd.DataFrame) -> list[str]:

@@ -14,6 +14,7 @@ its config schema and a ``build`` function — and returns a :class:`Problem` th
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +95,15 @@ def default_problem(game: MarkovGame) -> str:
 
 
 def problem_spec(name: str | None, game: MarkovGame) -> ProblemSpec:
-    """The registry entry for ``algo.problem`` (None: :func:`default_problem`), checked against
-    the game."""
+    """The registry entry for ``algo.problem`` (None: :func:`default_problem`; ``module:name``
+    imports ``module`` first, which registers ``name``), checked against the game."""
     key = default_problem(game) if name is None else name
+    if ":" in key:  # module:name — import the module that registers the problem
+        module, key = key.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ImitgameError(f"algo.problem: cannot import {module!r} ({err})") from None
     if key not in PROBLEMS:
         raise ImitgameError(f"algo.problem={key!r} is not one of {', '.join(PROBLEMS)}")
     spec = PROBLEMS[key]
@@ -170,35 +177,70 @@ def as_list(tensor: Tensor | None) -> Any:
     return values[0].tolist() if values.shape[0] == 1 else values.tolist()
 
 
+PER_INSTANCE_INLINE = 50  # more instances than this: per-instance rows go to instances.csv
+
+
+def converged_instances(
+    stopped: Tensor, exploitability: Tensor, tolerance: float | None
+) -> Tensor | None:
+    """Per instance ``[K]``: stopped by the trainer's criteria, or final exploitability within
+    ``tolerance``; None when the run has no criterion at all (convergence was not tested)."""
+    if tolerance is None:
+        return None if not bool(stopped.any()) else stopped
+    return stopped | (exploitability.to(stopped.device) <= tolerance)
+
+
 def base_results(
     problem: Problem,
     *,
     theta_hat: Tensor,
     exploitability: Tensor,
     exploitability_exact: bool,
-    converged: Tensor,
+    converged: Tensor | None,
     identified: bool | None = None,
     identifiability_rank: Any = None,
 ) -> dict[str, Any]:
-    """The entries of ``results.json`` that every problem writes (per-instance tensors ``[K]``
-    are reduced to means; ``max_relative_error`` is the worst instance)."""
+    """The entries of ``results.json`` that every problem writes: means over instances, the
+    worst instance and the worst learned parameter, and ``per_instance`` rows (θ̂ of the learned
+    entries, exploitability, converged, relative error) — moved to ``instances.csv`` by the runner
+    when K is large. ``converged [K]`` None: the run had no convergence criterion."""
     game = problem.game
-    rel = None
+    index = problem.learn_index
+    names = [game.param_names[i] for i in index.tolist()]
+    k = theta_hat.shape[0]
+    rel = by_param = None
     if problem.theta_true is not None:
-        rel = relative_error(theta_hat, problem.theta_true, problem.learn_index)
+        rel = relative_error(theta_hat, problem.theta_true, index)
+        true = problem.theta_true[:, index]
+        by_param = ((theta_hat[:, index] - true).abs() / true.abs().clamp(min=1e-12)).mean(0)
+    rows = []
+    for i in range(k):
+        row: dict[str, Any] = {
+            "instance": i,
+            "exploitability": float(exploitability[i]),
+            "converged": None if converged is None else bool(converged[i]),
+            "relative_error": None if rel is None else float(rel[i]),
+        }
+        row.update(zip(names, theta_hat[i, index].tolist()))
+        rows.append(row)
     return {
         "param_names": game.param_names,
-        "learned_params": [game.param_names[i] for i in problem.learn_index.tolist()],
+        "learned_params": names,
         "theta_hat": as_list(theta_hat),
         "theta_true": as_list(problem.theta_true),
         "exploitability": float(exploitability.mean()),
+        "max_exploitability": float(exploitability.max()),
         "exploitability_exact": exploitability_exact,
         "relative_error": None if rel is None else float(rel.mean()),
         "max_relative_error": None if rel is None else float(rel.max()),
+        "relative_error_by_param": None
+        if by_param is None
+        else dict(zip(names, by_param.tolist())),
         "identified": identified,
         "identifiability_rank": identifiability_rank,
-        "instances": problem.trainer.stabilizer.n_instances,
-        "converged_instances": int(converged.sum()),
+        "instances": k,
+        "converged_instances": None if converged is None else int(converged.sum()),
+        "per_instance": rows,
     }
 
 

@@ -26,6 +26,7 @@ from imitgame.problems.base import (
     ProblemSpec,
     as_list,
     base_results,
+    converged_instances,
     initial_theta,
     learn_mask,
     register_problem,
@@ -63,7 +64,9 @@ class InverseProblem(ProblemDefaults):
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=self.game.has_best_response,
-            converged=result.converged,
+            converged=converged_instances(
+                result.converged, result.exploitability, self.trainer.config.tol_exploitability
+            ),
             identified=bool(result.identified.all()),
             identifiability_rank=as_list(self.identifiability.rank),
         )

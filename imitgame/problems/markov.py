@@ -34,6 +34,7 @@ from imitgame.problems.base import (
     ProblemDefaults,
     ProblemSpec,
     base_results,
+    converged_instances,
     initial_theta,
     learn_mask,
     register_problem,
@@ -99,7 +100,9 @@ class MarkovInverseProblem(ProblemDefaults):
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=closed is not None,
-            converged=result.converged,
+            converged=converged_instances(
+                result.converged, result.exploitability, self.trainer.config.tol_exploitability
+            ),
         )
         results["exploitability_best_response"] = float(result.exploitability_best_response.mean())
         results["exploitability_closed_form"] = None if closed is None else float(closed.mean())

@@ -40,6 +40,7 @@ from imitgame.problems.base import (
     ProblemDefaults,
     ProblemSpec,
     base_results,
+    converged_instances,
     initial_theta,
     learn_mask,
     register_problem,
@@ -89,7 +90,9 @@ class SimulacralProblem(ProblemDefaults):
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=self.game.has_best_response,
-            converged=~self.trainer.active,
+            converged=converged_instances(
+                ~self.trainer.active, result.exploitability, self.trainer.config.tol_exploitability
+            ),
         )
         results.update(
             problem="simulacral",

@@ -100,3 +100,10 @@ def test_a_new_problem_kind_runs_through_the_unchanged_runner(forward_kind, tmp_
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["equilibrium"] == results["equilibrium"]
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def test_a_problem_module_is_imported_by_name(float64):
+    spec = problem_spec("imitgame.problems.simulacral:simulacral", Cournot())
+    assert spec.name == "simulacral"
+    with pytest.raises(ImitgameError, match="cannot import 'no_such_module'"):
+        problem_spec("no_such_module:x", Cournot())

@@ -1,4 +1,5 @@
-"""The hourly energy CSV loader: DST days, blanks, and one-line errors for bad input."""
+"""The hourly energy CSV loader: DST days, blanks, one-line errors for bad input, and the shipped
+Spanish data set."""
 
 from pathlib import Path
 
@@ -6,17 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imitgame.energy import (
+from envs.electricity.data import (
+    DATASETS,
     PRICE,
     REQUIRED,
+    SPAIN,
     daily_matrix,
     forbidden_columns,
     full_days,
     load_energy_csv,
+    resolve_data_path,
 )
 from imitgame.errors import ImitgameError
 
-SHARED = Path(__file__).resolve().parents[1] / "../shared/data/spain_energy_2015-01_2016-08.csv"
 HEADER = ["time", "generation nuclear", *REQUIRED]
 
 
@@ -82,10 +85,30 @@ def test_bad_input_is_one_line(tmp_path, case, message):
     assert "\n" not in str(info.value)
 
 
-def test_shared_file_schema():
-    frame = load_energy_csv(SHARED)
+def test_shipped_file_schema():
+    frame = load_energy_csv(resolve_data_path("spain"))
     assert len(frame) == 14615
+    assert frame["date"].min() == pd.Timestamp("2015-01-01")
+    assert frame["date"].max() == pd.Timestamp("2016-08-31")
     assert set(frame["day_hours"].unique()) == {23, 24, 25}
-    assert frame["total load actual"].isna().sum() > 0  # blanks survive as NaN
+    assert frame["total load actual"].isna().sum() == 31  # blanks survive as NaN
     assert np.isfinite(frame[PRICE]).all()
     assert "generation nuclear" in forbidden_columns(frame)
+
+
+def test_resolve_data_path(tmp_path, monkeypatch):
+    """``spain`` names the shipped file (inside the package, wherever the cwd); anything else is
+    a path relative to the cwd; a missing file is a one-line error."""
+    assert resolve_data_path("spain") == SPAIN == DATASETS["spain"]
+    assert resolve_data_path() == SPAIN
+    assert SPAIN.is_absolute() and SPAIN.is_file()
+    assert (SPAIN.parent / "README.md").is_file()  # the source and terms beside the data
+    own = write(tmp_path / "own.csv", hour_rows("2016-01-01 23:00", 5))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_path("own.csv") == Path("own.csv")
+    assert resolve_data_path(own) == own
+    assert resolve_data_path("spain") == SPAIN
+    for missing in ("nowhere.csv", "spain.csv", tmp_path / "nowhere.csv"):
+        with pytest.raises(ImitgameError, match="not found") as info:
+            resolve_data_path(missing)
+        assert "\n" not in str(info.value)

@@ -1,0 +1,587 @@
+"""Day-ahead price forecasts of the fitted electricity game, its baselines, metrics and backtests.
+
+What ``scripts/forecast_electricity.py``, ``scripts/backtest_electricity.py``,
+``scripts/electricity_least_squares.py`` and ``scripts/split_energy_csv.py`` run (they are thin
+command lines over it). The rules (DESIGN.md §6): every full day D of TEST is forecast at midnight
+of D from every column up to the end of D−1 and, for D, only the day-ahead forecast columns
+(:func:`~envs.electricity.features.history_view`). The model's forecast is the fitted game's
+equilibrium price in D's contexts (:func:`forecast_day`); at every ``every``-th forecast day the
+game is refitted, warm-started, on the history known at that midnight (:class:`Recalibration`).
+Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead forecasts as
+regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals after it is
+forecast), seasonal naive (same hour yesterday / a week earlier).
+
+The model's settings come from the project's Hydra configs (``configs/env/electricity.yaml`` and
+``configs/algo/simulacral.yaml``), read from the ``config_dir`` a caller names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from envs.electricity.data import (
+    ALLOWED_AHEAD,
+    DEFAULT_DATASET,
+    PRICE,
+    daily_matrix,
+    fill_causal,
+    full_days,
+    load_energy_csv,
+    resolve_data_path,
+)
+from envs.electricity.features import LAGS, forecast_contexts, history_view
+from envs.electricity.market import ElectricityMarket
+from imitgame.config import SimulacralConfig, typed
+from imitgame.errors import ImitgameError
+from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
+
+FORECASTERS = ("model", "arima", "arimax", "naive_day", "naive_week")
+ORDERS = ((1, 0, 1), (2, 0, 1), (3, 0, 1), (1, 1, 1), (2, 1, 1), (2, 1, 2))
+SELECTION_HOURS = 24 * 60  # AIC order selection on the last 60 days of TRAIN (speed)
+EXOG_SCALE = 1e4
+FIT_VERSION = 2  # part of a saved fit's key: bump when the fit itself changes
+
+
+def forecast_day(
+    game: ElectricityMarket, theta: Tensor, frame: pd.DataFrame, day: pd.Timestamp
+) -> tuple[np.ndarray, Tensor]:
+    """The fitted game's equilibrium price for each row of ``day`` ``[rows]`` and the contexts
+    ``[rows, CONTEXT_DIM]`` it was computed in (``theta [p]`` or ``[1, p]``)."""
+    context = torch.as_tensor(forecast_contexts(frame, day), dtype=game.dtype, device=game.device)
+    theta = theta.reshape(-1)
+    with torch.no_grad():
+        q = game.equilibrium(theta, context)
+        return game.price(q, theta, context).cpu().numpy(), context
+
+
+# --- data files ----------------------------------------------------------------------------------
+def read_raw(name_or_path: str | Path = DEFAULT_DATASET) -> pd.DataFrame:
+    """An hourly CSV as text (every cell a string, blanks kept), for :func:`write_days`:
+    ``spain`` is the shipped file, anything else a path."""
+    return pd.read_csv(resolve_data_path(name_or_path), dtype=str, keep_default_na=False)
+
+
+def write_days(raw: pd.DataFrame, first: str | None, last: str | None, out: Path) -> int:
+    """Write the rows of ``raw`` (the CSV read as text) dated ``first``..``last`` (local dates,
+    inclusive; None: open) to ``out``; returns the number of rows."""
+    local_date = raw["time"].str.slice(0, 10)  # the timestamps are local time with their offset
+    keep = pd.Series(True, index=raw.index)
+    if first is not None:
+        keep &= local_date >= first
+    if last is not None:
+        keep &= local_date <= last
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw[keep].to_csv(out, index=False)
+    return int(keep.sum())
+
+
+# --- the model -----------------------------------------------------------------------------------
+def settings(config_dir: Path, iterations: int | None = None) -> tuple[dict, SimulacralConfig]:
+    """The game's keyword arguments (``env/electricity.yaml`` without ``_target_``) and the
+    simulacral settings (``algo/simulacral.yaml``, ``iterations`` overridden unless None)."""
+    env = OmegaConf.to_container(OmegaConf.load(Path(config_dir) / "env/electricity.yaml"))
+    env.pop("_target_")
+    algo = OmegaConf.load(Path(config_dir) / "algo/simulacral.yaml")
+    if iterations is not None:
+        algo.iterations = iterations
+    return env, typed(SimulacralConfig, algo, "algo")
+
+
+def fit_model(
+    train: Path, cache: Path, env: dict, algo: SimulacralConfig, refit: bool
+) -> tuple[ElectricityMarket, Tensor, dict]:
+    """Fit the game (``env``, ``algo``) on all of the file ``train``, or load the fit saved in
+    ``cache`` for the same file bytes and settings."""
+    env = {**env, "data_path": str(train), "train_start": None, "train_end": None}
+    key = hashlib.sha256(train.read_bytes()).hexdigest()[:16]
+    key += (
+        "-"
+        + hashlib.sha256(
+            json.dumps([FIT_VERSION, env, asdict(algo)], sort_keys=True, default=str).encode()
+        ).hexdigest()[:8]
+    )
+    env_key = {k: v for k, v in env.items() if k != "data_path"}
+    saved = cache / f"fit-{key}.pt"
+    torch.set_default_dtype(torch.float64)
+    game = ElectricityMarket(**env)
+    if saved.is_file() and not refit:
+        state = torch.load(saved, weights_only=False)
+        print(f"reusing the fit saved in {saved}")
+        return game, state["theta"], state["info"]
+    problem, _ = problem_from_game(game, algo)  # TRAIN's prices, recency-weighted
+    started = time.perf_counter()
+    fit(problem, progress=True)
+    seconds = time.perf_counter() - started
+    result = score(problem)
+    info = {
+        "fit_seconds": seconds,
+        "iterations": problem.trainer.step_count,
+        "train_hours": int(problem.contexts.shape[1]),
+        "regret_weight": problem.regret_weight,
+        "exploitability_fitted_profile": float(result.exploitability.mean()),
+        "exploitability_equilibrium_train": float(result.equilibrium_exploitability.mean()),
+        "observation_loss": float(result.observation_loss.mean()),
+        "train_mse_equilibrium": float(result.equilibrium_mse.mean()),
+        "env": env_key,
+    }
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save({"theta": result.theta_hat, "info": info}, saved)
+    return game, result.theta_hat, info
+
+
+@dataclass
+class Recalibration:
+    """Warm-started refits of the game during the forecast (``every`` = 0: never)."""
+
+    env: dict
+    algo: SimulacralConfig
+    every: int = 7  # days between refits
+    iterations: int = 200  # GDA iterations of a refit
+    lr_theta: float = 1.0  # θ step size of a refit (the warm start is already close)
+    window_days: int = 365  # days of history a refit reads
+
+
+def recalibrate(
+    plan: Recalibration, history: pd.DataFrame, day: pd.Timestamp, theta: Tensor
+) -> tuple[Tensor, dict]:
+    """θ̂ refitted on the ``window_days`` before ``day`` (rows dated before it only), starting
+    from ``theta``; with the refit's diagnostics."""
+    first = day - pd.Timedelta(days=plan.window_days + LAGS)
+    env = {**plan.env, "data_path": None, "train_start": None, "train_end": None}
+    window = history[(history["date"] >= first) & (history["date"] < day)]
+    game = ElectricityMarket(**env, frame=window)
+    learned = [game.param_names.index(name) for name in game.learned_params]
+    algo = replace(
+        plan.algo,
+        iterations=plan.iterations,
+        lr_theta=plan.lr_theta,
+        eval_every=plan.iterations,
+        theta_init=theta.reshape(-1)[learned].tolist(),
+    )
+    problem, _ = problem_from_game(game, algo)
+    fit(problem)
+    result = score(problem)
+    info = {
+        "day": day.date().isoformat(),
+        "train_hours": int(problem.contexts.shape[1]),
+        "exploitability_fitted_profile": float(result.exploitability.mean()),
+        "exploitability_equilibrium_train": float(result.equilibrium_exploitability.mean()),
+        "train_mse_equilibrium": float(result.equilibrium_mse.mean()),
+    }
+    return result.theta_hat.reshape(-1), info
+
+
+# --- ARIMA baselines -----------------------------------------------------------------------------
+class StateSpaceForecaster:
+    """ARIMA(X) with orders and coefficients from TRAIN; its filter state is extended with each
+    day's actual values only after that day was forecast."""
+
+    def __init__(self, price: np.ndarray, exog: np.ndarray | None, orders: tuple = ORDERS) -> None:
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+        self.use_exog = exog is not None
+        tail = slice(-SELECTION_HOURS, None)
+        best = None
+        for order in orders:
+            trend = "c" if order[1] == 0 else "n"
+            model = SARIMAX(
+                price[tail], exog=None if exog is None else exog[tail], order=order, trend=trend
+            )
+            aic = model.fit(disp=False).aic
+            if best is None or aic < best[0]:
+                best = (aic, order, trend)
+        _, self.order, trend = best
+        self.results = SARIMAX(price, exog=exog, order=self.order, trend=trend).fit(disp=False)
+
+    def forecast(self, steps: int, exog: np.ndarray | None) -> np.ndarray:
+        return np.asarray(self.results.forecast(steps, exog=exog if self.use_exog else None))
+
+    def extend(self, price: np.ndarray, exog: np.ndarray | None) -> None:
+        if len(price):
+            self.results = self.results.extend(price, exog=exog if self.use_exog else None)
+
+
+@contextmanager
+def quiet_statsmodels() -> Iterator[None]:
+    """Silence the ARIMA fits' start-value and convergence notes. statsmodels adds "always"
+    filters for its warning classes when first imported, ahead of any set before: import first."""
+    import statsmodels.tsa.statespace.sarimax  # noqa: F401
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def exog_of(frame: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([fill_causal(frame[c]).to_numpy() / EXOG_SCALE for c in ALLOWED_AHEAD])
+
+
+# --- the forecasting loop ------------------------------------------------------------------------
+def held_out(
+    train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.Timestamp], int]:
+    """TRAIN followed by TEST's rows after TRAIN's last day (one frame), those TEST rows, the full
+    days among them with ``LAGS`` days of history (the days to forecast), and the number of TEST
+    days dropped for lying inside TRAIN (the fit saw them)."""
+    seen = test["date"].le(train["date"].max())
+    overlap = int(test.loc[seen, "date"].nunique())
+    test = test[~seen]
+    if test.empty:
+        raise ImitgameError(f"TEST has no day after TRAIN's last day {train['date'].max().date()}")
+    frame = pd.concat([train, test]).sort_index()
+    history = set(frame["date"].unique())
+    days = [
+        d
+        for d in full_days(test)
+        if all((d - pd.Timedelta(days=k)) in history for k in range(1, LAGS + 1))
+    ]
+    return frame, test, days, overlap
+
+
+def forecast_all(
+    game: ElectricityMarket,
+    theta: Tensor,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    baselines: bool = True,
+    orders: tuple = ORDERS,
+    recalibration: Recalibration | None = None,
+) -> pd.DataFrame:
+    """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour; the
+    game refitted on the way when ``recalibration`` says so (``attrs["refits"]``)."""
+    # held-out days only: TEST days up to TRAIN's last day are not forecast (the fit saw them)
+    frame, test, days, overlap = held_out(train, test)
+    if overlap:
+        note = f"note: {overlap} TEST day(s) up to TRAIN's last day are not forecast"
+        print(note, file=sys.stderr)
+    arima = arimax = None
+    n_train = len(train)
+    if baselines:
+        price_train = fill_causal(train[PRICE]).to_numpy()
+        with quiet_statsmodels():
+            arima = StateSpaceForecaster(price_train, None, orders)
+            arimax = StateSpaceForecaster(price_train, exog_of(train), orders)
+    consumed = n_train  # rows of `frame` the ARIMA states have seen (train rows come first)
+    out, regrets, refits = [], [], []
+    theta = theta.reshape(-1)
+    for number, day in enumerate(tqdm(days, desc="forecast days", dynamic_ncols=True)):
+        view = history_view(frame, day)
+        rows = view[view["date"] == day]
+        due = recalibration is not None and recalibration.every > 0
+        due = due and number % recalibration.every == 0
+        if due and day > train["date"].max() + pd.Timedelta(days=1):  # else TRAIN's fit is current
+            theta, info = recalibrate(recalibration, frame[frame["date"] < day], day, theta)
+            refits.append(info)
+        start = int(np.searchsorted(frame.index, rows.index[0]))
+        model_price, context = forecast_day(game, theta, view, day)
+        pred = {"model": model_price}
+        # the game's regret where it forecast: exact exploitability of the equilibrium it played
+        regret = equilibrium_regret(game, theta.reshape(1, -1), context[None])
+        regrets.append(float(regret) * len(rows))
+        prices = daily_matrix(view[view["date"] < day], PRICE)
+        hours = rows["hour"].to_numpy()
+        pred["naive_day"] = prices.loc[day - pd.Timedelta(days=1)].to_numpy()[hours]
+        pred["naive_week"] = prices.loc[day - pd.Timedelta(days=7)].to_numpy()[hours]
+        if baselines:
+            with quiet_statsmodels():
+                past = view.iloc[consumed:start]
+                past_price = fill_causal(view[PRICE].iloc[:start]).to_numpy()[consumed:start]
+                for model in (arima, arimax):
+                    model.extend(
+                        past_price, exog_of(view.iloc[:start])[consumed:] if len(past) else None
+                    )
+                consumed = start
+                exog_day = exog_of(view)[start : start + len(rows)]
+                pred["arima"] = arima.forecast(len(rows), None)
+                pred["arimax"] = arimax.forecast(len(rows), exog_day)
+        local = rows.index.tz_convert("Europe/Madrid")
+        table = pd.DataFrame({"timestamp": [t.isoformat() for t in local]})
+        table["date"] = day.date().isoformat()
+        table["actual"] = frame.loc[rows.index, PRICE].to_numpy()
+        for name, values in pred.items():
+            table[name] = np.asarray(values, dtype=float)
+        out.append(table)
+    if not out:
+        raise ImitgameError(f"TEST has no full day with {LAGS} days of history before it")
+    table = pd.concat(out, ignore_index=True)
+    table.attrs["equilibrium_regret"] = sum(regrets) / len(table)
+    table.attrs["refits"] = refits
+    table.attrs["test_days_in_train"] = overlap
+    if baselines:
+        table.attrs["orders"] = {"arima": arima.order, "arimax": arimax.order}
+    return table
+
+
+def plot(predictions: pd.DataFrame, path: Path, zoom_days: int = 14) -> None:
+    """Three panels: the last ``zoom_days`` of forecasts against actuals (all forecasters), the
+    model's and ARIMA's residuals over the whole test, and every forecaster's daily MSE."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = pd.to_datetime(predictions["timestamp"], utc=True).dt.tz_convert("Europe/Madrid")
+    names = [n for n in FORECASTERS if n in predictions]
+    color = {name: f"C{i}" for i, name in enumerate(FORECASTERS)}  # one colour per forecaster
+    fig, axes = plt.subplots(3, 1, figsize=(14, 10))
+    days = sorted(predictions["date"].unique())
+    recent = predictions["date"].isin(days[-zoom_days:]).to_numpy()
+    ax = axes[0]
+    ax.plot(x[recent], predictions["actual"][recent], color="black", linewidth=1.4, label="actual")
+    for name in names:
+        width = 1.2 if name == "model" else 0.7
+        ax.plot(
+            x[recent], predictions[name][recent], color=color[name], linewidth=width, label=name
+        )
+    ax.set_ylabel("price actual (EUR/MWh)")
+    ax.set_title(f"the last {min(zoom_days, len(days))} test days")
+    ax.legend(ncol=6, fontsize=8)
+    ax = axes[1]
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    for name in ("arima", "model"):
+        if name in predictions:
+            residual = predictions[name] - predictions["actual"]
+            ax.plot(x, residual, color=color[name], linewidth=0.6, label=name)
+    ax.set_ylabel("forecast − actual")
+    ax.set_title("residuals over the whole test")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    squared = predictions[names].sub(predictions["actual"], axis=0) ** 2
+    daily = squared.groupby(predictions["date"]).mean()
+    for name in names:
+        label = f"{name} (MSE {squared[name].mean():.2f})"
+        width = 1.4 if name == "model" else 0.8
+        ax.plot(pd.to_datetime(daily.index), daily[name], color=color[name], lw=width, label=label)
+    ax.set_yscale("log")
+    ax.set_ylabel("daily MSE")
+    ax.legend(ncol=3, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- a forecast run: fit, forecast, score, write -------------------------------------------------
+def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argparse.ArgumentParser:
+    """A parser of the options of a forecast run, :func:`run_forecast`'s keyword arguments but
+    ``config_dir`` (``scripts/forecast_electricity.py``; the backtest reads its
+    ``--forecast-args`` with ``files=False``: without ``--train``, ``--test`` and ``--out``)."""
+    parser = argparse.ArgumentParser(**parser_kwargs)
+    if files:
+        data = "(spain: the shipped Spanish file)"
+        parser.add_argument("--train", required=True, help=f"CSV the game is fitted on {data}")
+        parser.add_argument(
+            "--test", required=True, help=f"CSV whose full days are forecast {data}"
+        )
+        parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=cache,
+        help="folder of saved fits, keyed by TRAIN's bytes and the settings",
+    )
+    parser.add_argument("--iterations", type=int, default=None, help="override algo.iterations")
+    parser.add_argument("--refit", action="store_true", help="ignore a saved fit")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--recalibrate-every",
+        type=int,
+        default=7,
+        help="days between warm-started refits on the history known at the forecast origin "
+        "(0: keep TRAIN's fit)",
+    )
+    parser.add_argument(
+        "--recalibrate-iterations", type=int, default=200, help="GDA iterations of a refit"
+    )
+    parser.add_argument(
+        "--window-days", type=int, default=365, help="days of history a refit reads"
+    )
+    return parser
+
+
+def mse_by_forecaster(predictions: pd.DataFrame) -> dict[str, float]:
+    """Each forecaster's MSE over the hours with an actual price."""
+    scored = predictions[predictions["actual"].notna()]  # a blank actual price scores nothing
+    return {n: float(np.mean((scored[n] - scored["actual"]) ** 2)) for n in FORECASTERS}
+
+
+def run_forecast(
+    train: str | Path,
+    test: str | Path,
+    out: Path,
+    *,
+    config_dir: Path,
+    cache: Path,
+    iterations: int | None = None,
+    refit: bool = False,
+    threads: int = 1,
+    recalibrate_every: int = 7,
+    recalibrate_iterations: int = 200,
+    window_days: int = 365,
+) -> dict:
+    """Fit on all of TRAIN (or reuse a saved fit), forecast every full day of TEST, refitting
+    every ``recalibrate_every`` days; write ``out``/metrics.json, predictions.csv, forecast.png
+    and model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved). Returns the metrics.
+    TRAIN and TEST: ``spain`` or paths. Raises :class:`ImitgameError` for bad input."""
+    torch.set_num_threads(threads)
+    train_path, test_path = resolve_data_path(train), resolve_data_path(test)
+    train_frame = load_energy_csv(train_path)
+    test_frame = load_energy_csv(test_path)
+    if recalibrate_every < 0 or recalibrate_iterations < 1 or window_days < 1:
+        raise ImitgameError("--recalibrate-every must be >= 0, the others >= 1")
+    env, algo = settings(config_dir, iterations)
+    game, theta, info = fit_model(train_path, Path(cache), env, algo, refit)
+    plan = Recalibration(
+        env,
+        algo,
+        every=recalibrate_every,
+        iterations=recalibrate_iterations,
+        window_days=window_days,
+    )
+    started = time.perf_counter()
+    predictions = forecast_all(game, theta, train_frame, test_frame, recalibration=plan)
+    forecast_seconds = time.perf_counter() - started
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(out / "predictions.csv", index=False)
+    hours = int(predictions["actual"].notna().sum())
+    if not hours:
+        raise ImitgameError("TEST has no actual prices to score the forecasts on")
+    metrics = {
+        "mse": mse_by_forecaster(predictions),
+        "days": int(predictions["date"].nunique()),
+        "hours": hours,
+        "hours_without_actual": len(predictions) - hours,
+        "equilibrium_regret_test": predictions.attrs["equilibrium_regret"],
+        "orders": predictions.attrs.get("orders"),
+        "fit": info,
+        "forecast_seconds": forecast_seconds,
+        "refits": predictions.attrs["refits"],
+        "test_days_in_train": predictions.attrs["test_days_in_train"],
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    torch.save({"theta": theta, "param_names": game.param_names}, out / "model.pt")  # TRAIN's
+    plot(predictions, out / "forecast.png")
+    return metrics
+
+
+# --- rolling-origin backtest ---------------------------------------------------------------------
+def backtest_table(rows: list[dict]) -> str:
+    """Markdown: one row per period (and the pooled row) with the five MSEs and the model's ratio
+    to ARIMA."""
+    head = "| period | days | " + " | ".join(FORECASTERS) + " | model / ARIMA | model < ARIMAX |"
+    lines = [head, "|" + "---|" * (len(FORECASTERS) + 4)]
+    for row in rows:
+        mse = row["mse"]
+        cells = " | ".join(f"{mse[n]:.2f}" for n in FORECASTERS)
+        ratio = mse["model"] / mse["arima"]
+        below = "yes" if mse["model"] < mse["arimax"] else "no"
+        lines.append(f"| {row['period']} | {row['days']} | {cells} | {ratio:.3f} | {below} |")
+    return "\n".join(lines)
+
+
+def backtest(
+    source: str | Path,
+    periods: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+    out: Path,
+    forecast: dict,
+) -> list[dict]:
+    """For each period FIRST..LAST: fit on every day of ``source`` (``spain`` or a path) before
+    FIRST and forecast the period (:func:`run_forecast` with the keyword arguments ``forecast``),
+    outputs under ``out/<first>_<last>/``. Writes ``out``/backtest.json and backtest.md (every
+    period's MSEs, and the MSEs pooled over all periods' hours); returns the summary rows."""
+    path = resolve_data_path(source)
+    load_energy_csv(path)  # one-line errors for a bad file before any work
+    raw = read_raw(path)
+    rows, pooled, hours = [], dict.fromkeys(FORECASTERS, 0.0), 0
+    for first, last in periods:
+        folder = out / f"{first.date()}_{last.date()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        train, test = folder / "train.csv", folder / "test.csv"
+        day_before = (first - pd.Timedelta(days=1)).date().isoformat()
+        write_days(raw, None, day_before, train)
+        write_days(raw, first.date().isoformat(), last.date().isoformat(), test)
+        metrics = run_forecast(train, test, folder, **forecast)
+        print(json.dumps(metrics["mse"], indent=2), f"days: {metrics['days']}")
+        n = metrics["hours"]
+        hours += n
+        for key in FORECASTERS:
+            pooled[key] += metrics["mse"][key] * n
+        rows.append({"period": f"{first.date()}..{last.date()}", **metrics})
+    pooled = {k: v / hours for k, v in pooled.items()}
+    rows.append({"period": "pooled", "days": sum(r["days"] for r in rows), "mse": pooled})
+    out.mkdir(parents=True, exist_ok=True)
+    summary = [{k: r[k] for k in ("period", "days", "mse")} for r in rows]
+    (out / "backtest.json").write_text(json.dumps(summary, indent=2))
+    markdown = backtest_table(rows)
+    (out / "backtest.md").write_text(markdown + "\n")
+    print(markdown)
+    return summary
+
+
+# --- the least-squares reference -----------------------------------------------------------------
+def least_squares_design(contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of each row ``[M]`` and the regressors ``[M, 1 + m + 6]`` of a(x): 1, the features,
+    the Monday..Saturday indicators (the game's per-hour design)."""
+    ones = np.ones((len(contexts), 1))
+    return contexts[:, :24].argmax(1), np.hstack([ones, contexts[:, 31:], contexts[:, 24:30]])
+
+
+def fit_hours(
+    contexts: np.ndarray, prices: np.ndarray, weights: np.ndarray, ridge: float
+) -> np.ndarray:
+    """Per-hour weighted least squares of price on the design: ``[24, 1 + m + 6]``."""
+    hour, x = least_squares_design(contexts)
+    coef = np.zeros((24, x.shape[1]))
+    for h in range(24):
+        rows = hour == h
+        xw = x[rows] * weights[rows, None]
+        gram = x[rows].T @ xw + ridge * rows.sum() * np.eye(x.shape[1])
+        coef[h] = np.linalg.lstsq(gram, xw.T @ prices[rows], rcond=None)[0]
+    return coef
+
+
+def least_squares_mse(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    every: int,
+    window_days: int,
+    recency_days: float | None,
+    ridge: float,
+) -> float:
+    """MSE over TEST's forecastable days of the least-squares fit of the game's price map (while
+    every generator produces, P*(x) is affine in a(x), a(x) linear in the demand weights: a
+    per-hour linear function of the features), refitted every ``every`` days (0: once) on the
+    ``window_days`` before the forecast day, recency-weighted like the game's fit."""
+    frame, _, days, _ = held_out(train, test)
+    coef, errors = None, []
+    for number, day in enumerate(days):
+        if coef is None or (every and number % every == 0):
+            first = day - pd.Timedelta(days=(window_days if coef is not None else 10**5) + LAGS)
+            seen = frame[(frame["date"] >= first) & (frame["date"] < day)]
+            game = ElectricityMarket(frame=seen, recency_days=recency_days)  # the fit's data
+            contexts = game.observed_contexts().numpy()
+            prices = game.observed_outcomes()[:, 0].numpy()
+            weights = game.observation_weights()
+            weights = np.ones_like(prices) if weights is None else weights.numpy()
+            coef = fit_hours(contexts, prices, weights, ridge)
+        hour, x = least_squares_design(forecast_contexts(frame, day))
+        actual = frame.loc[frame["date"] == day, PRICE].to_numpy()
+        errors.append((coef[hour] * x).sum(1) - actual)
+    return float(np.nanmean(np.concatenate(errors) ** 2))  # a blank actual scores nothing
