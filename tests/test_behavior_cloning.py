@@ -82,3 +82,86 @@ def test_missing_and_corrupt_files(tmp_path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(ImitgameError, match="cannot read"):
         load_trajectories(bad, FishWar())
+
+
+def _one_line(path, message, n_instances=None) -> str:
+    with pytest.raises(ImitgameError, match=message) as err:
+        load_trajectories(path, FishWar(), n_instances)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_round_trip_with_one_theta_per_instance(tmp_path) -> None:
+    game = FishWar(horizon=3).double()
+    theta = torch.tensor([[0.6, 0.95], [0.5, 0.9]], dtype=torch.float64)  # [K, p]
+    traj = sample_trajectories(
+        game, theta, game.equilibrium_policy(theta), (2, 4), generator=torch.Generator()
+    )
+    path = tmp_path / "fish.npz"
+    save_trajectories(path, traj, theta)
+    data = load_trajectories(path, game, n_instances=2)
+    assert torch.equal(data.theta_true, theta)
+    assert torch.equal(data.observations, traj.observations.reshape(-1, 2, 2))
+    assert torch.equal(data.actions, traj.actions.reshape(-1, 2, 1))
+    with pytest.raises(ImitgameError, match=r"expected \[p\] or \[K, p\] = \[2\] or \[3, 2\]"):
+        load_trajectories(path, game, n_instances=3)
+
+
+@pytest.mark.parametrize("theta", [[0.6, 0.95], [[0.6, 0.95]], [[0.6, 0.95], [0.5, 0.9]]])
+def test_theta_as_p_or_k_by_p(tmp_path, theta) -> None:
+    path = tmp_path / "fish.npz"
+    np.savez(
+        path, observations=np.zeros((4, 2, 2)), actions=np.full((4, 2, 1), 0.2), theta_true=theta
+    )
+    data = load_trajectories(path, FishWar())
+    assert torch.equal(data.theta_true, torch.tensor(theta, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("theta", "message"),
+    [
+        (np.ones(3), r"theta_true has shape \[3\] \(3 values\); expected \[p\] or \[K, p\]"),
+        (np.full((2, 3), 0.6), r"theta_true has shape \[2, 3\] \(6 values\)"),
+        (np.full((2, 2, 1), 0.6), r"theta_true has shape \[2, 2, 1\]"),
+        (np.array([0.6, np.nan]), "theta_true contains 1 NaN/inf value"),
+        (np.array([0.6, 1.5]), r"outside the parameter bounds: beta=1.5 not in \[0.5, 0.99\]"),
+    ],
+)
+def test_bad_theta_raises_one_line_errors(tmp_path, theta, message) -> None:
+    path = tmp_path / "bad.npz"
+    np.savez(
+        path, observations=np.zeros((4, 2, 2)), actions=np.full((4, 2, 1), 0.2), theta_true=theta
+    )
+    text = _one_line(path, message)
+    if "shape" in message:
+        assert "= [2] or [K, 2] for FishWar (params alpha, beta)" in text
+
+
+def test_shape_errors_name_expected_and_received_shapes(tmp_path) -> None:
+    path = tmp_path / "bad.npz"
+    np.savez(path, observations=np.zeros((4, 3, 2)), actions=np.zeros((4, 3, 1)))
+    text = _one_line(path, "observations have shape")
+    assert "observations have shape [4, 3, 2], expected [..., 2, 2] ([..., n, obs_dim]" in text
+    np.savez(path, observations=np.zeros((5, 4, 2, 2)), actions=np.zeros((5, 3, 2, 1)))
+    text = _one_line(path, "actions have shape")
+    assert "actions have shape [5, 3, 2, 1], expected [5, 4, 2, 1]" in text
+    assert "observations' leading shape [5, 4]" in text
+
+
+def test_files_without_observations(tmp_path) -> None:
+    path = tmp_path / "empty.npz"
+    path.write_bytes(b"")
+    _one_line(path, "^empty.npz is empty .holds no observations.$")
+    for steps in [(0,), (0, 5), (3, 0)]:
+        np.savez(path, observations=np.zeros((*steps, 2, 2)), actions=np.zeros((*steps, 2, 1)))
+        _one_line(path, "^empty.npz holds no observations")
+
+
+def test_save_rejects_what_load_cannot_read(tmp_path) -> None:
+    game = FishWar(horizon=2).double()
+    theta = game.true_params[None]
+    traj = sample_trajectories(game, theta, game.equilibrium_policy(theta), (1, 2))
+    with pytest.raises(ImitgameError, match="written as .npz"):
+        save_trajectories(tmp_path / "fish.csv", traj)
+    with pytest.raises(ImitgameError, match=r"theta_true has shape \[1, 1, 2\]"):
+        save_trajectories(tmp_path / "fish.npz", traj, theta[None])

@@ -9,8 +9,8 @@ fitted first and plays the non-deviating players in the regret estimator:
   min −Σ log π(a|o).
 
 File format (``.npz``): ``observations [..., n, obs_dim]`` and ``actions [..., n, action_dim]``
-with the same leading shape (e.g. ``[T, episodes]``); optional ``theta_true`` ``[p]`` (scoring
-only, never used while solving).
+with the same leading shape (e.g. ``[T, K, episodes]``); optional ``theta_true`` ``[p]`` or
+``[K, p]`` (scoring only, never used while solving).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from imitgame.data.observed import float_array, read_npz, read_theta
 from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame
 from imitgame.game.policies import FrozenStrategy, make_policy
@@ -30,7 +31,8 @@ from imitgame.solver.rollout import Trajectory
 
 @dataclass
 class TrajectoryData:
-    """Flattened observed play: ``observations [N, n, obs_dim]``, ``actions [N, n, d]``."""
+    """Flattened observed play: ``observations [N, n, obs_dim]``, ``actions [N, n, d]``;
+    ``theta_true`` ``[p]`` or ``[K, p]`` as stored (scoring only), or None."""
 
     observations: Tensor
     actions: Tensor
@@ -38,53 +40,70 @@ class TrajectoryData:
 
 
 def save_trajectories(path: str | Path, traj: Trajectory, theta_true: Tensor | None = None) -> None:
-    """Write a trajectory dataset (observations and actions of every step) as ``.npz``."""
+    """Write a trajectory dataset (observations and actions of every step) as ``.npz``.
+
+    ``theta_true`` ``[p]`` or ``[K, p]`` is stored in that shape, as :func:`load_trajectories`
+    reads it.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ImitgameError(f"trajectory files are written as .npz, not {path.suffix!r}")
     arrays = {
         "observations": traj.observations.detach().cpu().numpy(),
         "actions": traj.actions.detach().cpu().numpy(),
     }
     if theta_true is not None:
-        arrays["theta_true"] = theta_true.detach().cpu().reshape(-1).numpy()
+        if theta_true.dim() not in (1, 2):
+            raise ImitgameError(
+                f"theta_true has shape {list(theta_true.shape)}, expected [p] or [K, p]"
+            )
+        arrays["theta_true"] = theta_true.detach().cpu().numpy()
     np.savez(path, **arrays)
 
 
-def load_trajectories(path: str | Path, game: MarkovGame) -> TrajectoryData:
-    """Read and validate a trajectory dataset; malformed files raise a one-line ImitgameError."""
+def load_trajectories(
+    path: str | Path, game: MarkovGame, n_instances: int | None = None
+) -> TrajectoryData:
+    """Read and validate a trajectory dataset; malformed files raise a one-line ImitgameError.
+
+    ``observations [..., n, obs_dim]`` and ``actions [..., n, d]`` share their leading shape and
+    are flattened to ``[N, n, ·]``; ``theta_true`` may be ``[p]`` or ``[K, p]`` (``K`` =
+    ``n_instances`` when given, else any) and is returned as stored.
+    """
     path = Path(path)
     if not path.is_file():
         raise ImitgameError(f"trajectory file not found: {path}")
     if path.suffix != ".npz":
         raise ImitgameError(f"unsupported trajectory file type {path.suffix!r}: use .npz")
-    try:
-        with np.load(path) as data:
-            arrays = {key: data[key] for key in data.files}
-    except Exception as err:  # numpy raises several types for a corrupt file
-        raise ImitgameError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+    arrays = read_npz(path)
     missing = [key for key in ("observations", "actions") if key not in arrays]
     if missing:
         raise ImitgameError(f"{path.name} has no {missing} array(s) (found: {sorted(arrays)})")
     n, o, d = game.n_agents, game.obs_dim, game.action_dim
-    obs, act = arrays["observations"], arrays["actions"]
+    name = type(game).__name__
+    obs = float_array(path, "observations", arrays["observations"])
+    act = float_array(path, "actions", arrays["actions"])
     if obs.ndim < 2 or obs.shape[-2:] != (n, o):
         raise ImitgameError(
-            f"{path.name}: observations have shape {list(obs.shape)}, expected [..., {n}, {o}]"
+            f"{path.name}: observations have shape {list(obs.shape)}, expected [..., {n}, {o}] "
+            f"([..., n, obs_dim] for {name})"
         )
+    lead = list(obs.shape[:-2])
     if act.ndim < 2 or act.shape[-2:] != (n, d) or act.shape[:-2] != obs.shape[:-2]:
         raise ImitgameError(
-            f"{path.name}: actions have shape {list(act.shape)}, expected "
-            f"{[*obs.shape[:-2], n, d]} to match the observations"
+            f"{path.name}: actions have shape {list(act.shape)}, expected {[*lead, n, d]} "
+            f"([..., n, d] for {name}, with the observations' leading shape {lead})"
         )
-    try:
-        obs_t = torch.as_tensor(obs.astype(np.float64)).reshape(-1, n, o)
-        act_t = torch.as_tensor(act.astype(np.float64)).reshape(-1, n, d)
-    except (TypeError, ValueError):
-        raise ImitgameError(f"{path.name}: observations and actions must be numeric") from None
-    if obs_t.shape[0] == 0:
-        raise ImitgameError(f"{path.name} holds no observations")
-    for name, tensor in (("observations", obs_t), ("actions", act_t)):
+    if obs.size == 0:
+        raise ImitgameError(
+            f"{path.name} holds no observations (observations have shape {list(obs.shape)})"
+        )
+    obs_t = torch.as_tensor(obs).reshape(-1, n, o)
+    act_t = torch.as_tensor(act).reshape(-1, n, d)
+    for key, tensor in (("observations", obs_t), ("actions", act_t)):
         bad = int((~torch.isfinite(tensor)).sum())
         if bad:
-            raise ImitgameError(f"{path.name}: {name} contain {bad} NaN/inf value(s)")
+            raise ImitgameError(f"{path.name}: {key} contain {bad} NaN/inf value(s)")
     if game.n_discrete_actions is not None:
         m = game.n_discrete_actions
         if bool(((act_t != act_t.round()) | (act_t < 0) | (act_t >= m)).any()):
@@ -98,15 +117,9 @@ def load_trajectories(path: str | Path, game: MarkovGame) -> TrajectoryData:
                 f"{path.name}: {outside} action(s) lie outside the action bounds "
                 f"[{low.min().item():g}, {high.max().item():g}]"
             )
-    theta = arrays.get("theta_true")
     theta_t = None
-    if theta is not None:
-        theta_t = torch.as_tensor(theta.astype(np.float64)).reshape(-1)
-        if theta_t.numel() != game.param_dim:
-            raise ImitgameError(
-                f"{path.name}: theta_true has {theta_t.numel()} entries, the game has "
-                f"{game.param_dim}"
-            )
+    if "theta_true" in arrays:
+        theta_t = read_theta(path, "theta_true", arrays["theta_true"], game, n_instances)
     return TrajectoryData(obs_t, act_t, theta_t)
 
 

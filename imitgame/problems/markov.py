@@ -159,7 +159,7 @@ def build_markov_inverse(
     k = theta_known.shape[0]
     bc_loss, forward_exploitability = None, None
     if dataset is not None:
-        data = load_trajectories(dataset, game)
+        data = load_trajectories(dataset, game, n_instances=k)
         if data.theta_true is not None and theta_true is None:
             theta_true = data.theta_true.to(theta_known).expand(k, game.param_dim)
         policy, bc_loss = fit_behavior_policy(
