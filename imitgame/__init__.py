@@ -14,6 +14,8 @@ Layers, bottom up (each imports only the ones above it in this list):
 :mod:`imitgame.checkpoint` atomic saves; :mod:`imitgame.testing` has ``check_game``.
 """
 
+from importlib import metadata as _metadata
+
 from imitgame.config import AlgoConfig, DataConfig, GDAConfig, MarkovConfig, SimulacralConfig
 from imitgame.data.observed import ObservedPlay, load_observed, simulate_observed
 from imitgame.data.trajectories import load_trajectories, save_trajectories
@@ -22,6 +24,7 @@ from imitgame.game.base import MarkovGame, StaticGame
 from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
 from imitgame.problems import PROBLEMS, ProblemSpec, register_problem
 from imitgame.problems.inverse import build_inverse, solve_inverse
+from imitgame.results import Results, load_run
 from imitgame.solver.destabilizer import BestResponseOracle, Destabilizer, LearnedDeviation
 from imitgame.solver.forward import solve_equilibrium
 from imitgame.solver.objective import MinMaxObjective
@@ -29,6 +32,11 @@ from imitgame.solver.regret import RegretEstimate, estimate_regret
 from imitgame.solver.rollout import Trajectory, rollout, sample_trajectories
 from imitgame.solver.stabilizer import Stabilizer
 from imitgame.solver.trainer import GDA
+
+try:
+    __version__: str = _metadata.version("imitgame")  # the installed distribution's metadata
+except _metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "GDA",
@@ -49,6 +57,7 @@ __all__ = [
     "ObservedPlay",
     "ProblemSpec",
     "RegretEstimate",
+    "Results",
     "SimulacralConfig",
     "Stabilizer",
     "StaticGame",
@@ -57,6 +66,7 @@ __all__ = [
     "build_inverse",
     "estimate_regret",
     "load_observed",
+    "load_run",
     "load_trajectories",
     "register_problem",
     "rollout",
@@ -65,4 +75,5 @@ __all__ = [
     "simulate_observed",
     "solve_equilibrium",
     "solve_inverse",
+    "__version__",
 ]

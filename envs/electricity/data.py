@@ -37,7 +37,7 @@ REQUIRED = (PRICE, PRICE_DAY_AHEAD, LOAD_ACTUAL, *ALLOWED_AHEAD)
 TIMEZONE = "Europe/Madrid"
 
 #: the folder of the data files shipped with the package
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "datasets"
 #: hourly Spanish data 2015-01-01..2016-08-31 (xz-compressed; pandas reads it as it is)
 SPAIN = DATA_DIR / "spain_energy_2015-01_2016-08.csv.xz"
 #: names of the shipped data sets (what ``env.data_path`` and the scripts accept besides a path)

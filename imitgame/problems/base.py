@@ -9,7 +9,7 @@ its config schema and a ``build`` function — and returns a :class:`Problem` th
     problem = spec.build(game, algo, data, seed)   # wire stabilizer, destabilizer, trainer
     for record in problem.trainer.iterate():       # the one GDA trainer
         problem.on_record(record)                  # per-evaluation hook (e.g. λ's dual ascent)
-    problem.results()                              # the entries of results.json
+    problem.results()                              # a typed Results (results.json)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from torch import Tensor
 from imitgame.config import AlgoConfig, DataConfig
 from imitgame.errors import ImitgameError, check_finite
 from imitgame.game.base import MarkovGame
+from imitgame.results import Results
 from imitgame.solver.trainer import GDA, EvalRecord
 
 
@@ -47,15 +48,15 @@ class Problem(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
-    def results(self) -> dict[str, Any]:
-        """The entries of ``results.json`` (see :func:`base_results`)."""
+    def results(self) -> Results:
+        """The scored answer (see :func:`make_results`)."""
         ...
 
     def save_artifacts(self, run_dir: Path, env_config: dict[str, Any]) -> None:
         """Files besides results.json (e.g. a fitted model)."""
         ...
 
-    def summary_lines(self, results: dict[str, Any]) -> list[str]:
+    def summary_lines(self, results: Results) -> list[str]:
         """The problem's own lines of the console summary."""
         ...
 
@@ -169,17 +170,6 @@ def relative_error(theta_hat: Tensor, theta_true: Tensor, index: Tensor) -> Tens
     return diff / theta_true[:, index].norm(dim=-1).clamp(min=1e-12)
 
 
-def as_list(tensor: Tensor | None) -> Any:
-    """A ``[K, ...]`` tensor as nested lists (instance 0's alone when K = 1)."""
-    if tensor is None:
-        return None
-    values = tensor.detach().cpu()
-    return values[0].tolist() if values.shape[0] == 1 else values.tolist()
-
-
-PER_INSTANCE_INLINE = 50  # more instances than this: per-instance rows go to instances.csv
-
-
 def converged_instances(
     stopped: Tensor, exploitability: Tensor, tolerance: float | None
 ) -> Tensor | None:
@@ -190,58 +180,38 @@ def converged_instances(
     return stopped | (exploitability.to(stopped.device) <= tolerance)
 
 
-def base_results(
+def make_results(
     problem: Problem,
+    name: str,
     *,
     theta_hat: Tensor,
     exploitability: Tensor,
     exploitability_exact: bool,
-    converged: Tensor | None,
-    identified: bool | None = None,
-    identifiability_rank: Any = None,
-) -> dict[str, Any]:
-    """The entries of ``results.json`` that every problem writes: means over instances, the
-    worst instance and the worst learned parameter, and ``per_instance`` rows (θ̂ of the learned
-    entries, exploitability, converged, relative error) — moved to ``instances.csv`` by the runner
-    when K is large. ``converged [K]`` None: the run had no convergence criterion."""
+    stopped: Tensor,
+    identified: Tensor | None = None,
+    identifiability_rank: Tensor | None = None,
+    extras: dict[str, Any] | None = None,
+) -> Results:
+    """The :class:`~imitgame.results.Results` of a problem whose trainer has run: ``stopped [K]``
+    are the instances its stopping criteria froze (see :func:`converged_instances`)."""
     game = problem.game
-    index = problem.learn_index
-    names = [game.param_names[i] for i in index.tolist()]
-    k = theta_hat.shape[0]
-    rel = by_param = None
-    if problem.theta_true is not None:
-        rel = relative_error(theta_hat, problem.theta_true, index)
-        true = problem.theta_true[:, index]
-        by_param = ((theta_hat[:, index] - true).abs() / true.abs().clamp(min=1e-12)).mean(0)
-    rows = []
-    for i in range(k):
-        row: dict[str, Any] = {
-            "instance": i,
-            "exploitability": float(exploitability[i]),
-            "converged": None if converged is None else bool(converged[i]),
-            "relative_error": None if rel is None else float(rel[i]),
-        }
-        row.update(zip(names, theta_hat[i, index].tolist()))
-        rows.append(row)
-    return {
-        "param_names": game.param_names,
-        "learned_params": names,
-        "theta_hat": as_list(theta_hat),
-        "theta_true": as_list(problem.theta_true),
-        "exploitability": float(exploitability.mean()),
-        "max_exploitability": float(exploitability.max()),
-        "exploitability_exact": exploitability_exact,
-        "relative_error": None if rel is None else float(rel.mean()),
-        "max_relative_error": None if rel is None else float(rel.max()),
-        "relative_error_by_param": None
-        if by_param is None
-        else dict(zip(names, by_param.tolist())),
-        "identified": identified,
-        "identifiability_rank": identifiability_rank,
-        "instances": k,
-        "converged_instances": None if converged is None else int(converged.sum()),
-        "per_instance": rows,
-    }
+    tolerance = problem.trainer.config.tol_exploitability
+    cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
+    return Results(
+        problem=name,
+        param_names=list(game.param_names),
+        learned_params=[game.param_names[i] for i in problem.learn_index.tolist()],
+        theta_hat=cpu(theta_hat),
+        theta_true=cpu(problem.theta_true),
+        exploitability=cpu(exploitability),
+        exploitability_exact=exploitability_exact,
+        converged=cpu(converged_instances(stopped, exploitability, tolerance)),
+        identified=cpu(identified),
+        identifiability_rank=cpu(identifiability_rank),
+        iterations=problem.trainer.step_count,
+        tol_exploitability=tolerance,
+        extras=dict(extras or {}),
+    )
 
 
 class ProblemDefaults:
@@ -259,5 +229,5 @@ class ProblemDefaults:
     def save_artifacts(self, run_dir: Path, env_config: dict[str, Any]) -> None:
         return None
 
-    def summary_lines(self, results: dict[str, Any]) -> list[str]:
+    def summary_lines(self, results: Results) -> list[str]:
         return []

@@ -10,9 +10,9 @@ profile π†, a learned or oracle destabilizer, the exploitability evaluator, t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,16 +24,15 @@ from imitgame.game.strategies import ActionProfile
 from imitgame.problems.base import (
     ProblemDefaults,
     ProblemSpec,
-    as_list,
-    base_results,
-    converged_instances,
     initial_theta,
     learn_mask,
+    make_results,
     register_problem,
     relative_error,
     synthetic_theta,
 )
 from imitgame.problems.identifiability import Identifiability, check_identifiability
+from imitgame.results import Results
 from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
 from imitgame.solver.exploitability import make_evaluator
 from imitgame.solver.forward import solve_static_equilibrium
@@ -57,18 +56,17 @@ class InverseProblem(ProblemDefaults):
     def theta_true(self) -> Tensor | None:
         return self.observed.theta_true
 
-    def results(self) -> dict[str, Any]:
+    def results(self) -> Results:
         result = score(self)
-        return base_results(
+        return make_results(
             self,
+            "inverse",
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=self.game.has_best_response,
-            converged=converged_instances(
-                result.converged, result.exploitability, self.trainer.config.tol_exploitability
-            ),
-            identified=bool(result.identified.all()),
-            identifiability_rank=as_list(self.identifiability.rank),
+            stopped=result.converged,
+            identified=result.identified,
+            identifiability_rank=self.identifiability.rank,
         )
 
 
@@ -180,13 +178,18 @@ def solve_inverse(
     *,
     progress: bool = False,
     records: list[EvalRecord] | None = None,
-) -> InverseResult:
-    """Build, run to convergence (or ``algo.iterations``), and score an inverse problem."""
+) -> Results:
+    """Build, run to convergence (or ``algo.iterations``), and score an inverse problem: the
+    typed :class:`~imitgame.results.Results` (``theta_hat [K, p]``, ``exploitability [K]``,
+    ``converged [K]``, ``relative_error [K]``, ``summary()``, ``to_frame()``)."""
     problem = build_inverse(game, observed, algo)
+    started = time.perf_counter()
     for record in problem.trainer.iterate(progress=progress):
         if records is not None:
             records.append(record)
-    return score(problem)
+    results = problem.results()
+    results.wall_seconds = time.perf_counter() - started
+    return results
 
 
 def build(game: StaticGame, algo: AlgoConfig, data: DataConfig, seed: int) -> InverseProblem:

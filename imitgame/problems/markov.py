@@ -33,14 +33,14 @@ from imitgame.game.strategies import Strategy
 from imitgame.problems.base import (
     ProblemDefaults,
     ProblemSpec,
-    base_results,
-    converged_instances,
     initial_theta,
     learn_mask,
+    make_results,
     register_problem,
     relative_error,
     synthetic_theta,
 )
+from imitgame.results import Results
 from imitgame.solver.destabilizer import LearnedDeviation
 from imitgame.solver.exploitability import (
     ascent_exploitability,
@@ -92,28 +92,31 @@ class MarkovInverseProblem(ProblemDefaults):
             out["loss/behavior_cloning"] = self.bc_loss
         return out
 
-    def results(self) -> dict[str, Any]:
+    def results(self) -> Results:
         result = score_markov(self)
         closed = result.exploitability_closed_form
-        results = base_results(
+        extras = {
+            "exploitability_best_response": float(result.exploitability_best_response.mean()),
+            "exploitability_closed_form": None if closed is None else float(closed.mean()),
+            **result.extras,
+        }
+        return make_results(
             self,
+            "markov_inverse",
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=closed is not None,
-            converged=converged_instances(
-                result.converged, result.exploitability, self.trainer.config.tol_exploitability
-            ),
+            stopped=result.converged,
+            extras=extras,
         )
-        results["exploitability_best_response"] = float(result.exploitability_best_response.mean())
-        results["exploitability_closed_form"] = None if closed is None else float(closed.mean())
-        results.update(result.extras)
-        return results
 
-    def summary_lines(self, results: dict[str, Any]) -> list[str]:
-        return [
-            f"  exploitability  {results['exploitability_best_response']:.3e} "
-            "(separately trained best response)"
-        ]
+    def summary_lines(self, results: Results) -> list[str]:
+        """The separately trained best response's figure, where the headline one is the
+        closed form's (otherwise it is the headline figure, printed once)."""
+        if not results.exploitability_exact:
+            return []
+        learned = results.extras["exploitability_best_response"]
+        return [f"  exploitability  {learned:.3e} (separately trained best response)"]
 
 
 @dataclass

@@ -39,14 +39,14 @@ from imitgame.game.strategies import ActionProfile
 from imitgame.problems.base import (
     ProblemDefaults,
     ProblemSpec,
-    base_results,
-    converged_instances,
     initial_theta,
     learn_mask,
+    make_results,
     register_problem,
     relative_error,
 )
 from imitgame.problems.inverse import static_trainer
+from imitgame.results import Results
 from imitgame.solver.exploitability import exact_exploitability
 from imitgame.solver.forward import solve_static_equilibrium
 from imitgame.solver.objective import MinMaxObjective
@@ -79,36 +79,34 @@ class SimulacralProblem(ProblemDefaults):
         update_lambda(self, record)
         return {"metrics/lambda": self.regret_weight}
 
-    def results(self) -> dict[str, Any]:
+    def results(self) -> Results:
         result = score(self, self.theta_true)
 
         def mean(value: Tensor | None) -> float | None:
             return None if value is None else float(value.mean())
 
-        results = base_results(
+        return make_results(
             self,
+            "simulacral",
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=self.game.has_best_response,
-            converged=converged_instances(
-                ~self.trainer.active, result.exploitability, self.trainer.config.tol_exploitability
-            ),
+            stopped=~self.trainer.active,
+            extras={
+                "equilibrium_exploitability": mean(result.equilibrium_exploitability),
+                "observation_loss": float(result.observation_loss.mean()),
+                "equilibrium_mse": mean(result.equilibrium_mse),
+                "regret_weight": self.regret_weight,
+                "observations": int(self.contexts.shape[1]),
+            },
         )
-        results.update(
-            problem="simulacral",
-            equilibrium_exploitability=mean(result.equilibrium_exploitability),
-            observation_loss=float(result.observation_loss.mean()),
-            equilibrium_mse=mean(result.equilibrium_mse),
-            regret_weight=self.regret_weight,
-            observations=int(self.contexts.shape[1]),
-        )
-        return results
 
-    def summary_lines(self, results: dict[str, Any]) -> list[str]:
+    def summary_lines(self, results: Results) -> list[str]:
+        x = results.extras
         return [
-            f"  observation loss {results['observation_loss']:.4g}; the fitted game's "
-            f"equilibrium: MSE {results['equilibrium_mse']}, exploitability "
-            f"{results['equilibrium_exploitability']} (λ = {results['regret_weight']:.3g})"
+            f"  observation loss {x['observation_loss']:.4g}; the fitted game's "
+            f"equilibrium: MSE {x['equilibrium_mse']}, exploitability "
+            f"{x['equilibrium_exploitability']} (λ = {x['regret_weight']:.3g})"
         ]
 
     def save_artifacts(self, run_dir: Path, env_config: dict[str, Any]) -> None:

@@ -1,29 +1,41 @@
 """The entry layer: Hydra, signals and exit codes around the runner.
 
-``train.py`` calls :func:`check_overrides` (an unknown game, option or key is one line, not a
-multi-line dump) and hands Hydra's composed config to :func:`main`, which runs
+:func:`console_main` is the one command line behind ``python train.py``, ``python -m imitgame``
+and the ``imitgame`` command: ``--help`` prints :func:`help_text` (built from ``configs/``),
+:func:`with_resumed_choices` fills in a resumed run's env, :func:`check_overrides` turns an unknown
+game, option or key into one line, and Hydra hands the composed config to :func:`main`, which runs
 :func:`imitgame.run.runner.run` with Ctrl-C/SIGTERM turned into a checkpointed stop and each
 failure into ``error: <one line>`` and its exit code.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
+import textwrap
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import hydra
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from imitgame.errors import DivergenceError, ImitgameError, Interrupted
+from imitgame.errors import DivergenceError, ImitgameError, Interrupted, NotConverged
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_NOT_CONVERGED = 4  # strict=true and an instance did not converge
 EXIT_INTERRUPTED = 130
+
+CONFIG_NAME = "config"
+HELP_FLAGS = ("-h", "--help")
+HELP_WIDTH = 100
+JOB_NAME = "train"  # Hydra's job name: the run folder's log file is <JOB_NAME>.log
 
 
 def _one_line(err: Exception) -> str:
@@ -76,7 +88,8 @@ def _choice(group: str) -> str | None:
 
 def main(cfg: DictConfig) -> dict[str, Any] | None:
     """Hydra task function: one run; errors become one line on stderr and a non-zero exit code
-    (2: bad input, 3: diverged, 130: interrupted after a checkpoint)."""
+    (2: bad input, 3: diverged, 4: not converged under strict=true, 130: interrupted after a
+    checkpoint)."""
     from hydra.core.hydra_config import HydraConfig
 
     from imitgame.run.runner import run
@@ -92,9 +105,196 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     except DivergenceError as err:
         print(f"error: training diverged: {err}", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
+    except NotConverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_NOT_CONVERGED)
     except Interrupted as err:
         print(str(err), file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+# --- the command line: python train.py | python -m imitgame | imitgame -------------------------
+
+_FIELD = re.compile(r"^([A-Za-z_]\w*):[ \t]*(.*?)(?:\s+#\s?(.*))?$")
+_DEFAULT = re.compile(r"^\s+-\s+(optional\s+)?([\w@/.]+):\s*(\S+)(?:\s+#\s?(.*))?$")
+
+
+def package_config_dir() -> Path:
+    """The ``configs/`` folder beside the ``imitgame`` package (a checkout or editable install)."""
+    import imitgame
+
+    return Path(imitgame.__file__).resolve().parents[1] / "configs"
+
+
+def _first_comment(path: Path) -> str:
+    """The first comment line of a YAML file, without its ``#``."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("#"):
+            return line.lstrip().lstrip("#").strip()
+    return ""
+
+
+def _fields(path: Path) -> list[tuple[str, str, str]]:
+    """Top-level ``key: value  # comment`` lines of a YAML file (blocks such as ``hydra:`` are
+    left out), as (key, value, comment)."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _FIELD.match(line)
+        if match and match[2]:
+            rows.append((match[1], match[2], match[3] or ""))
+    return rows
+
+
+def _defaults(path: Path) -> list[tuple[str, str, str, bool]]:
+    """The config's defaults list as (group, default option, comment, optional)."""
+    return [
+        (m[2], m[3], m[4] or "", bool(m[1]))
+        for m in map(_DEFAULT.match, path.read_text(encoding="utf-8").splitlines())
+        if m
+    ]
+
+
+def _readable(pattern: str) -> str:
+    """``runs/${now:%Y-%m-%d}/${now:%H-%M}_${hydra:runtime.choices.env}`` as
+    ``runs/<date>/<time>_<env>``."""
+    pattern = re.sub(r"\$\{now:[^}]*%Y[^}]*\}", "<date>", pattern)
+    pattern = re.sub(r"\$\{now:[^}]*\}", "<time>", pattern)
+    pattern = re.sub(r"\$\{hydra:runtime\.choices\.(\w+)\}", r"<\1>", pattern)
+    return re.sub(r"\$\{hydra[.:]job\.num\}", "<job>", pattern)
+
+
+def _run_dir(config: Path, key: str) -> str:
+    """A run-folder pattern of the config (``hydra.run.dir``), readable; unresolved."""
+    node: Any = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return _readable(str(node)) if node is not None else f"Hydra's default {key}"
+
+
+def _table(rows: Sequence[tuple[str, str]]) -> list[str]:
+    """Two aligned columns, one row a line (a description stays whole: grep finds it)."""
+    column = max((len(name) for name, _ in rows), default=0) + 2
+    return [f"  {name:<{column}}{text}".rstrip() for name, text in rows]
+
+
+def _exit_codes() -> str:
+    """``2 bad input, 3 diverged, ...`` from this module's ``EXIT_*`` constants."""
+    codes = sorted(
+        (v, k[5:].lower().replace("_", " ")) for k, v in globals().items() if k[:5] == "EXIT_"
+    )
+    return ", ".join(f"{code} {what}" for code, what in codes)
+
+
+def help_text(config_dir: Path, prog: str) -> str:
+    """The ``--help`` text, built from ``config_dir`` (a new ``env/*.yaml`` appears by itself)
+    and the problem registry."""
+    from imitgame.problems import PROBLEMS
+
+    config = config_dir / f"{CONFIG_NAME}.yaml"
+    defaults = _defaults(config)
+    env = defaults[0][0] if defaults else "env"
+    example = "cournot" if (config_dir / env / "cournot.yaml").is_file() else "NAME"
+    lines = [
+        _first_comment(config),
+        "",
+        f"usage: {prog} {env}=NAME [GROUP=NAME ...] [KEY=VALUE ...] [HYDRA OPTIONS]",
+        f"       {prog} -h | --help",
+    ]
+    algo = "gda"
+    for group, default, comment, optional in defaults:
+        folder = config_dir / group.split("@")[0]
+        if not folder.is_dir():
+            continue
+        names = sorted(path.stem for path in folder.glob("*.yaml"))
+        where = f"configs/{folder.name}/NAME.yaml"
+        if optional:  # e.g. tuning@algo: ${env} -- applied where the file exists
+            lines += ["", f"{group}: {comment}"]
+            lines += textwrap.wrap(
+                f"files: {', '.join(names)}",
+                HELP_WIDTH,
+                initial_indent="  ",
+                subsequent_indent="  ",
+            )
+            continue
+        if group == "algo" and default != "???":
+            algo = default
+        state = "required" if default == "???" else f"default {default}"
+        lines += ["", f"{group}=NAME: {comment} [{where}; {state}]"]
+        lines += _table([(name, _first_comment(folder / f"{name}.yaml")) for name in names])
+
+    problem = {
+        key: (value, text) for key, value, text in _fields(config_dir / "algo" / f"{algo}.yaml")
+    }
+    value, text = problem.get("problem", ("null", ""))
+    default = text.rsplit("; ", 1)[-1] if text.rsplit("; ", 1)[-1].startswith(value) else value
+    lines += [
+        "",
+        f"algo.problem=NAME: the problem kind, imitgame.problems "
+        f"[configs/algo/{algo}.yaml; default {default}]",
+    ]
+    lines += _table([(spec.name, spec.description) for spec in PROBLEMS.values()])
+
+    lines += ["", f"options [configs/{config.name}]:"]
+    lines += _table([(f"{key}={value}", text) for key, value, text in _fields(config)])
+
+    run_dir, sweep_dir = _run_dir(config, "hydra.run.dir"), _run_dir(config, "hydra.sweep.dir")
+    lines += [
+        "",
+        "Each field of a group is set with GROUP.FIELD=VALUE (e.g. algo.iterations=500); read them",
+        "in configs/GROUP/NAME.yaml, one comment per field. The composed config of a run:",
+        f"  {prog} {env}={example} --cfg job",
+        f"A run writes to {run_dir} (hydra.run.dir=DIR to choose);",
+        f"--multirun / -m sweeps comma-separated values into {sweep_dir}.",
+        "Hydra's own options: --cfg job|hydra|all, --resolve, --info, --multirun / -m,",
+        "--config-dir DIR, --hydra-help.",
+        f"Exit codes: 0 done, {_exit_codes()}.",
+        "",
+        "examples:",
+        f"  {prog} {env}={example} env.n_firms=5 algo=extragradient seed=3",
+        f"  {prog} -m {env}={example} seed=0,1,2 data.noise_std=0.01",
+        f"  {prog} resume=runs/<date>/<run>    # continue a stopped run from its checkpoint",
+    ]
+    return "\n".join(lines)
+
+
+def _task(cfg: DictConfig) -> None:
+    main(cfg)
+
+
+# Hydra names the job after the task function's module (its last part): the job and its log file
+# stay ``train`` whichever command started the run.
+_task.__module__ = f"imitgame.{JOB_NAME}"
+
+
+def hydra_main(config_dir: Path) -> Callable[[], Any]:
+    """The Hydra application over ``config_dir`` (it reads its overrides from ``sys.argv``)."""
+    return hydra.main(version_base="1.3", config_path=str(config_dir), config_name=CONFIG_NAME)(
+        _task
+    )
+
+
+def console_main(
+    argv: Sequence[str] | None = None, *, config_dir: Path | None = None, prog: str = "imitgame"
+) -> None:
+    """``imitgame [overrides]``: the command line behind ``python train.py`` and
+    ``python -m imitgame`` (``argv`` defaults to ``sys.argv[1:]``; ``config_dir`` to
+    :func:`package_config_dir`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    config_dir = (config_dir or package_config_dir()).resolve()
+    if not (config_dir / f"{CONFIG_NAME}.yaml").is_file():
+        print(
+            f"error: no {CONFIG_NAME}.yaml in {config_dir}: imitgame runs from a source checkout "
+            "(git clone, then pip install -e .)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    if any(arg in HELP_FLAGS for arg in args):
+        print(help_text(config_dir, prog))
+        return
+    args = with_resumed_choices(args)
+    check_overrides(config_dir, CONFIG_NAME, args)
+    sys.argv = [sys.argv[0], *args]
+    hydra_main(config_dir)()

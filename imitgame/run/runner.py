@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,14 +24,10 @@ from imitgame.config import DataConfig, check_kwargs, typed
 from imitgame.errors import DivergenceError, ImitgameError, Interrupted, NotConverged
 from imitgame.game.base import MarkovGame
 from imitgame.problems import Problem, problem_spec
-from imitgame.problems.base import PER_INSTANCE_INLINE
-from imitgame.run.tracking import RunTracker, write_json
+from imitgame.run.tracking import RunTracker
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
-RESULTS = "results.json"
-INSTANCES = "instances.csv"  # per-instance rows of a run with many instances
-SUMMARY_PARAMS = 20  # learned entries printed in the console summary
 
 
 def resolve_device(name: str) -> torch.device:
@@ -189,91 +184,18 @@ def run(
 
     results = problem.results()
     problem.save_artifacts(run_dir, OmegaConf.to_container(cfg.env, resolve=True))
-    if results["instances"] > PER_INSTANCE_INLINE:
-        rows = results.pop("per_instance")
-        pd.DataFrame(rows).to_csv(run_dir / INSTANCES, index=False)
-        results["per_instance_file"] = INSTANCES
-    tolerance = trainer.config.tol_exploitability
-    wall = elapsed_before + time.perf_counter() - started
-    results.update(
-        env=env_name,
-        iterations=trainer.step_count,
-        tol_exploitability=tolerance,
-        wall_seconds=wall,
-    )
-    write_json(run_dir / RESULTS, results)
+    results.env = env_name
+    results.wall_seconds = elapsed_before + time.perf_counter() - started
+    results.save(run_dir)
     tracker.figure(run_dir / "convergence.png")
-    print_summary(results, run_dir, problem.summary_lines(results))
-    converged = results["converged_instances"]
-    if cfg.get("strict") and converged is not None and converged < results["instances"]:
+    print(results.summary(problem.summary_lines(results)) + f"\n  run folder      {run_dir}")
+    if cfg.get("strict") and results.all_converged is False:
+        k, converged = results.instances, results.converged_instances
         raise NotConverged(
-            f"strict=true: {results['instances'] - converged} of {results['instances']} "
-            f"instance(s) did not converge (results in {run_dir})"
+            f"strict=true: {k - converged} of {k} instance(s) did not converge "
+            f"(results in {run_dir})"
         )
-    return results
-
-
-def print_summary(results: dict[str, Any], run_dir: Path, extra: list[str]) -> None:
-    """The console summary: θ̂ against the truth (instance 0 of K), errors, exploitability,
-    convergence — a WARNING line whenever an instance did not converge — and the problem's
-    lines."""
-    names = results["param_names"]
-    k = results["instances"]
-    hat = results["theta_hat"] if k == 1 else results["theta_hat"][0]
-    true = results["theta_true"]
-    if true is not None and k > 1:
-        true = true[0]
-    lines = [
-        f"imitgame: {results['env']} — {k} instance(s), "
-        f"{results['iterations']} iterations, {results['wall_seconds']:.1f} s"
-    ]
-    learned = [i for i, name in enumerate(names) if name in results["learned_params"]]
-    width = max([8, *(len(names[i]) for i in learned[:SUMMARY_PARAMS])])
-    shown = "" if k == 1 else " (instance 0)"
-    lines.append(f"  {'param':<{width}} {'true':>12} {'recovered':>12}{shown}")
-    for i in learned[:SUMMARY_PARAMS]:
-        t = "—" if true is None else f"{true[i]:.6g}"
-        lines.append(f"  {names[i]:<{width}} {t:>12} {hat[i]:>12.6g}")
-    if len(learned) > SUMMARY_PARAMS:
-        lines.append(f"  … {len(learned) - SUMMARY_PARAMS} more learned entries in results.json")
-    if results["relative_error"] is not None:
-        lines.append(f"  relative error  {results['relative_error']:.3e} (mean over instances)")
-        by_param = results.get("relative_error_by_param") or {}
-        if len(by_param) > 1:
-            worst = max(by_param, key=by_param.get)
-            lines.append(f"  worst parameter {worst}: {by_param[worst]:.3e} relative error")
-    kind = "exact" if results["exploitability_exact"] else "ascent lower bound"
-    lines.append(f"  exploitability  {results['exploitability']:.3e} ({kind})")
-    lines += extra
-    converged = results["converged_instances"]
-    if converged is None:
-        lines.append("  convergence     not tested (no algo.tol_exploitability)")
-    else:
-        lines.append(f"  converged       {converged} of {k} instance(s)")
-    failed = converged is not None and converged < k
-    if results["identified"] is False:
-        if failed:
-            lines.append(
-                "  note: θ is not identified by these observations (rank "
-                f"{results['identifiability_rank']}), and the run did not converge: θ̂ is not an "
-                "inverse equilibrium either"
-            )
-        else:
-            lines.append(
-                "  note: θ is not identified by these observations (rank "
-                f"{results['identifiability_rank']}); θ̂ is an inverse equilibrium, "
-                "not necessarily the true θ"
-            )
-    if failed:
-        lines.append(
-            f"  WARNING: {k - converged} of {k} instance(s) did not converge in "
-            f"{results['iterations']} iterations (exploitability up to "
-            f"{results['max_exploitability']:.3g} > tolerance {results['tol_exploitability']:.3g})."
-            " Try more algo.iterations, a smaller algo.lr_theta, algo=extragradient, or "
-            "algo.destabilizer=best_response where the game has a closed-form best response."
-        )
-    lines.append(f"  run folder      {run_dir}")
-    print("\n".join(lines))
+    return results.to_dict()
 
 
 class _default_dtype:

@@ -17,8 +17,9 @@ from imitgame.errors import ImitgameError
 from imitgame.game.base import StaticGame
 from imitgame.game.strategies import ActionProfile
 from imitgame.problems import PROBLEMS, ProblemDefaults, ProblemSpec, problem_spec, register_problem
-from imitgame.problems.base import base_results, synthetic_theta
+from imitgame.problems.base import make_results, synthetic_theta
 from imitgame.problems.inverse import static_trainer
+from imitgame.results import Results
 from imitgame.run import runner
 from imitgame.solver.stabilizer import Stabilizer
 from imitgame.solver.trainer import GDA
@@ -52,17 +53,17 @@ class ForwardProblem(ProblemDefaults):
     learn_index: torch.Tensor
     theta_true: torch.Tensor | None = None
 
-    def results(self) -> dict[str, Any]:
+    def results(self) -> Results:
         answer = self.trainer.answer
-        results = base_results(
+        return make_results(
             self,
+            "forward_test",
             theta_hat=answer.theta().detach(),
             exploitability=self.evaluate(answer),
             exploitability_exact=self.game.has_best_response,
-            converged=~self.trainer.active,
+            stopped=~self.trainer.active,
+            extras={"equilibrium": answer.profile().actions.detach().flatten().tolist()},
         )
-        results["equilibrium"] = answer.profile().actions.detach().flatten().tolist()
-        return results
 
 
 def build_forward(game: StaticGame, algo: AlgoConfig, data: DataConfig, seed: int):
