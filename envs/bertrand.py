@@ -99,6 +99,14 @@ class Bertrand(StaticGame):
         c, _, _ = self.unpack(theta)
         return (p - c) * self.demand(p, theta) * self.shares(p)
 
+    @property
+    def has_equilibrium(self) -> bool:
+        return self.temperature == 0  # p = c is not an equilibrium of the smoothed game
+
+    @property
+    def has_best_response(self) -> bool:
+        return self.temperature == 0
+
     def equilibrium(self, theta: Tensor, context: Tensor | None = None) -> Tensor:
         """p_i* = c for every firm (the unique equilibrium for N ≥ 2 and c < a/b)."""
         c, _, _ = self.unpack(theta)

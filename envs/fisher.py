@@ -165,8 +165,8 @@ class Fisher(StaticGame):
         b = budgets.unsqueeze(-1)
         p = prices.unsqueeze(-2)
         if self.utility == "linear":
-            best = (values / p).argmax(-1, keepdim=True)
-            pick = torch.zeros_like(values).scatter(-1, best, 1.0)
+            ratio = values / p  # broadcast first: θ may come as [K, 1, p] against [K, B] prices
+            pick = torch.zeros_like(ratio).scatter(-1, ratio.argmax(-1, keepdim=True), 1.0)
             return pick * b / p
         if self.utility == "cobb_douglas":
             return b * values / values.sum(-1, keepdim=True) / p

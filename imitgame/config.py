@@ -118,8 +118,9 @@ class GDAConfig(Schema):
     """Hyperparameters of the GDA trainer (:class:`imitgame.solver.trainer.GDA`)."""
 
     iterations: int = bounded(2000, ge=1)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr_theta: float = bounded(0.05, gt=0)
+    # auto: lbfgs for θ against an exact max-oracle, adam otherwise (imitgame.problems.base)
+    optimizer: Literal["auto", "adam", "sgd", "lbfgs"] = "adam"
+    lr_theta: float = bounded(0.05, ge=0)  # 0: θ held fixed (the run evaluates π† under θ)
     lr_profile: float = bounded(0.05, gt=0)
     lr_deviation: float = bounded(0.1, gt=0)
     adam_beta1: float = bounded(0.9, ge=0, lt=1)
@@ -141,10 +142,23 @@ class GDAConfig(Schema):
 
 @dataclass
 class AlgoConfig(GDAConfig):
-    """GDA plus the choices that build the two players (static inverse problems)."""
+    """GDA plus the choices that build the two players (static inverse problems).
 
+    Its defaults are those of ``configs/algo/gda.yaml`` (a test keeps them equal): the default
+    ``algo`` choice (``auto``) leaves every option to the problem's schema, so a one-shot game gets
+    these and a Markov game :class:`MarkovConfig`'s."""
+
+    optimizer: Literal["auto", "adam", "sgd", "lbfgs"] = "auto"
+    lr_theta: float = bounded(0.5, ge=0)
+    lr_deviation: float = bounded(1.0, gt=0)  # the destabilizer moves on the faster time scale
+    schedule: Literal["constant", "inverse_sqrt", "cosine", "exponential"] = "cosine"
+    lr_final_fraction: float = bounded(0.001, gt=0)
+    tol_exploitability: float | None = 1e-10
+    tol_step: float | None = 1e-7
+    checkpoint_every: int = bounded(250, ge=1)
     problem: str | None = None  # a key of imitgame.problems.PROBLEMS; None: by the game's kind
-    destabilizer: Literal["learned", "best_response"] = "learned"
+    # auto: best_response where the game has a closed-form best response, else learned
+    destabilizer: Literal["auto", "learned", "best_response"] = "auto"
     estimator: Literal["pathwise", "score"] = "pathwise"
     regret_weight: float = 1.0
     theta_init: Any = None  # null: centre of Θ for learned entries; or a list of values
@@ -153,24 +167,71 @@ class AlgoConfig(GDAConfig):
 
 @dataclass
 class MarkovConfig(AlgoConfig):
-    """``algo`` for Markov games: GDA + the sampler, policies and evaluation budgets."""
+    """``algo`` for Markov games: stochastic GDA (the paper's Algorithm 2) + the sampler,
+    policies, behaviour cloning and evaluation budgets.
+
+    The defaults are the stochastic-GDA settings (``configs/algo/sgda.yaml`` lists the same
+    values), so any Markov game gets them with the default ``algo`` choice; they redefine every
+    GDA field whose one-shot default does not suit sampled regret.
+    """
+
+    iterations: int = bounded(300, ge=1)
+    optimizer: Literal["auto", "adam", "sgd", "lbfgs"] = "adam"
+    lr_theta: float = bounded(0.004, ge=0)  # fraction of Θ's width per step (box); 0: θ fixed
+    lr_profile: float = bounded(0.05, gt=0)
+    lr_deviation: float = bounded(0.05, gt=0)  # deviation policies: the fast time scale
+    adam_beta1: float = bounded(0.9, ge=0, lt=1)
+    adam_beta2: float = bounded(0.999, ge=0, lt=1)
+    method: Literal["plain", "extragradient", "optimistic"] = "plain"
+    updates: Literal["simultaneous", "alternating"] = "simultaneous"
+    ascent_steps: int = bounded(3, ge=1)
+    schedule: Literal["constant", "inverse_sqrt", "cosine", "exponential"] = "cosine"
+    lr_final_fraction: float = bounded(0.01, gt=0)
+    schedule_timescale: float = bounded(100.0, gt=0)
+    averaging: Literal["none", "uniform", "ema"] = "uniform"
+    average_start: float = bounded(0.5, ge=0)
+    ema_decay: float = bounded(0.99, ge=0, lt=1)
+    eval_every: int = bounded(50, ge=1)
+    # converged: the final exploitability's 95 % upper bound (mean + 1.96 SE over episodes) is at
+    # most this, in units of tol_units; training runs the full budget either way (a noisy running
+    # estimate is no stopping rule)
+    tol_exploitability: float | None = bounded(0.01, ge=0)
+    tol_step: float | None = None
+    checkpoint_every: int = bounded(200, ge=1)
+    destabilizer: Literal["auto", "learned", "best_response"] = "learned"
+    estimator: Literal["pathwise", "score"] = "pathwise"
+    regret_weight: float = 1.0
+    theta_init: Any = None
+    exploitability_steps: int = bounded(20, ge=0)  # unused by Markov runs (see eval_steps)
 
     environments: int = bounded(256, ge=1)  # B sampled episodes per instance and iteration
     policy: Literal["residual", "deterministic", "gaussian", "categorical"] = "residual"
-    hidden: list[int] = field(default_factory=lambda: [32, 32])
+    hidden: list[int] = field(default_factory=list)  # deviation networks ([]: linear residual)
     baseline: Literal["batch_mean", "fitted", "none"] = "batch_mean"
     eval_steps: int = bounded(20, ge=0)  # warm ascent steps of the running exploitability
-    eval_environments: int = bounded(2048, ge=1)  # episodes per instance, final evaluation
-    best_response_steps: int = bounded(400, ge=0)  # the separately trained best response
-    best_response_lr: float = bounded(0.01, gt=0)
+    eval_environments: int = bounded(1024, ge=1)  # episodes per instance and step, final BR
+    # episodes per instance of the final exploitability and its 95 % bound (eval_environments
+    # at a time): enough that a stochastic game's bound can certify a 1 % tolerance
+    bound_environments: int = bounded(16384, ge=1)
+    best_response_steps: int = bounded(300, ge=0)  # the separately trained best response
+    best_response_lr: float = bounded(0.05, gt=0)
     variance_batches: int = bounded(4, ge=1)  # batches for the gradient-variance estimate
-    bc_steps: int = bounded(1000, ge=0)  # behaviour-cloning steps (trajectory files)
+    # payoff: tol_exploitability is a fraction of the observed profile's payoff scale
+    # Σ_i E|G_i(π†)| (per instance); absolute: in payoff units
+    tol_units: Literal["payoff", "absolute"] = "payoff"
+    # behaviour cloning of the observed policy (data=file): its own network and stopping rule
+    bc_hidden: list[int] = field(default_factory=lambda: [32, 32])
+    bc_steps: int = bounded(20000, ge=0)  # cap on the Adam steps
     bc_lr: float = bounded(0.01, gt=0)
+    bc_holdout: float = bounded(0.1, ge=0, lt=1)  # held-out fraction of the observations
+    bc_check_every: int = bounded(100, ge=1)  # steps between held-out checks
+    bc_patience: int = bounded(5, ge=1)  # checks without improvement: lr ÷ 10 (twice), then stop
+    bc_tolerance: float = bounded(1e-6, ge=0)  # stop once the held-out error is below this
     forward_iterations: int = bounded(1500, ge=1)  # Markov forward solver
     lr_theta_units: Literal["box", "absolute"] = "box"  # box: lr_theta is a fraction of Θ's width
 
     def check(self) -> None:
-        if self.destabilizer != "learned":
+        if self.destabilizer == "best_response":
             raise ImitgameError("Markov games need algo.destabilizer=learned (policy networks)")
 
 
@@ -210,6 +271,9 @@ def typed(schema: type, node: DictConfig | dict, group: str) -> Any:
     """Build the dataclass ``schema`` from a config node: unknown keys, wrong types, options
     outside a ``Literal`` and out-of-range numbers each become one ImitgameError line."""
     values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    # ``???`` (OmegaConf's MISSING, as configs/algo/auto.yaml lists every option): not set, so the
+    # schema's default applies
+    values = {k: v for k, v in values.items() if not (isinstance(v, str) and v == "???")}
     known = {f.name: f for f in fields(schema)}
     unknown = [k for k in values if k not in known]
     if unknown:

@@ -58,6 +58,7 @@ class Results:
     tol_exploitability: float | None = None
     env: str | None = None
     intervals: dict[str, tuple[float, float]] | None = None
+    exploitability_method: str | None = None  # how φ was measured, for the summary's label
     extras: dict[str, Any] = field(default_factory=dict)  # problem-specific entries
 
     # --- derived quantities ----------------------------------------------------------------------
@@ -151,6 +152,7 @@ class Results:
             "exploitability": float(self.exploitability.mean()),
             "max_exploitability": float(self.exploitability.max()),
             "exploitability_exact": self.exploitability_exact,
+            "exploitability_method": self.exploitability_method,
             "relative_error": None if rel is None else float(rel.mean()),
             "max_relative_error": None if rel is None else float(rel.max()),
             "relative_error_by_param": self.relative_error_by_param,
@@ -237,6 +239,7 @@ class Results:
             tol_exploitability=payload.get("tol_exploitability"),
             env=payload.get("env"),
             intervals=None if intervals is None else {n: tuple(v) for n, v in intervals.items()},
+            exploitability_method=payload.get("exploitability_method"),
             extras={key: v for key, v in payload.items() if key not in known},
         )
 
@@ -275,7 +278,9 @@ class Results:
             if len(by_param) > 1:
                 worst = max(by_param, key=by_param.get)
                 lines.append(f"  worst parameter {worst}: {by_param[worst]:.3e} relative error")
-        kind = "exact" if self.exploitability_exact else "ascent lower bound"
+        kind = self.exploitability_method or (
+            "exact" if self.exploitability_exact else "ascent lower bound"
+        )
         lines.append(f"  exploitability  {float(self.exploitability.mean()):.3e} ({kind})")
         lines += extra or []
         converged = self.converged_instances

@@ -8,9 +8,13 @@ For each period the game is fitted on every day of the file before it (TRAIN) an
 period's days under the day-ahead rules, exactly as ``forecast_electricity.py --train TRAIN
 --test PERIOD`` does. A single test season says little about a forecaster: prices in a calm
 summer and a windy, wet spring behave differently. The file is ``spain`` (the default: the
-shipped Spanish file) or a path. Writes each period's outputs under ``OUT/<first>_<last>/``, and
-``OUT/backtest.json`` / ``OUT/backtest.md`` with every period's five MSEs, their ratios to ARIMA,
-and the MSEs pooled over all periods' hours. The work is done by :mod:`envs.electricity.forecast`.
+shipped Spanish file) or a path. LEAR runs with the calibration windows that fit the history
+before the earliest period (the same in every period; ``--forecast-args "--lear-windows 56 84"``
+or ``"--no-lear"`` to choose). Writes each period's outputs under ``OUT/<first>_<last>/``, and
+``OUT/backtest.json`` / ``OUT/backtest.md`` with every period's MSE (and the model's ratio to
+ARIMA), MAE and rMAE for every forecaster, LEAR's included, the same pooled over all periods'
+hours, and the Diebold–Mariano tests of the model on the pooled days. The work is done by
+:mod:`envs.electricity.forecast`.
 """
 
 from __future__ import annotations

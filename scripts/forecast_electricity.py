@@ -1,4 +1,4 @@
-"""Day-ahead price forecasts of a simulacral electricity-market game against ARIMA baselines.
+"""Day-ahead price forecasts of a simulacral electricity-market game against ARIMA and LEAR.
 
     python scripts/forecast_electricity.py --train TRAIN.csv --test TEST.csv --out DIR
 
@@ -12,22 +12,29 @@ that follows TRAIN directly) the game is refitted on the history known at that m
 GDA: after D, D's actual values join the history, for the game as for the ARIMA filters.
 Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead forecasts as
 regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals
-after it is forecast), seasonal naive (same hour yesterday / a week earlier).
+after it is forecast), seasonal naive (same hour yesterday / a week earlier), and LEAR (Lago et
+al., Applied Energy 2021): per hour a LASSO chosen by AIC on asinh-median/MAD-transformed prices
+of D−1, D−2, D−3, D−7, the day-ahead forecasts of D, D−1, D−7 and weekday indicators,
+recalibrated every day on the last W days (``lear_W``; ``--lear-windows``, default every one of
+56 84 364 728 1092 that fits the history before the first forecast day) and the mean of those
+windows' forecasts (``lear_ensemble``); ``--no-lear`` leaves it out.
 TRAIN and TEST are paths, or ``spain`` (the shipped Spanish file; split it first with
 ``scripts/split_energy_csv.py spain ...``).
 
-Writes DIR/metrics.json, DIR/predictions.csv, DIR/forecast.png (forecasts and residuals) and
-DIR/model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved). The work is done by
-:mod:`envs.electricity.forecast`.
+Prints a table of every forecaster's MSE, MAE, RMSE, sMAPE (%) and rMAE (MAE over the weekly
+naive forecast's) and the one-sided p-values of the multivariate Diebold–Mariano test of the model
+against it (squared and absolute loss). Writes DIR/metrics.json (the same figures and the run's
+details), DIR/predictions.csv (a column per forecaster), DIR/forecast.png (forecasts and
+residuals) and DIR/model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved). The work is done
+by :mod:`envs.electricity.forecast`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from envs.electricity.forecast import forecast_arguments, run_forecast
+from envs.electricity.forecast import forecast_arguments, run_forecast, scores_table
 from imitgame.errors import ImitgameError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +50,12 @@ def main(argv: list[str] | None = None) -> dict:
     except ImitgameError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(json.dumps(metrics["mse"], indent=2), f"days: {metrics['days']}")
+    print(scores_table(metrics))
+    lear = metrics["lear"]
+    note = f"days: {metrics['days']}, forecast {metrics['forecast_seconds']:.0f} s"
+    if lear["windows"]:
+        note += f" (LEAR {lear['seconds']:.0f} s, windows {lear['windows']})"
+    print(note)
     return metrics
 
 

@@ -69,7 +69,6 @@ def test_tensorboard_has_the_documented_scalars(default_run):
         "params/c_0",
         "params/c_2",
         "lr/theta",
-        "lr/deviation",
         "loss/objective",
     }
     assert expected <= set(acc.Tags()["scalars"])

@@ -6,8 +6,16 @@ import torch
 
 from envs.entry_game import EntryGame
 from envs.fish_war import FishWar
-from imitgame.data.trajectories import fit_behavior_policy, load_trajectories, save_trajectories
+from envs.lq_stock import LQStock
+from imitgame.config import MarkovConfig
+from imitgame.data.trajectories import (
+    TrajectoryData,
+    fit_behavior_policy,
+    load_trajectories,
+    save_trajectories,
+)
 from imitgame.errors import ImitgameError
+from imitgame.problems.markov import build_markov_inverse
 from imitgame.solver.rollout import sample_trajectories
 
 
@@ -31,12 +39,12 @@ def test_behavior_cloning_recovers_the_fish_war_policy(tmp_path) -> None:
     data = load_trajectories(path, game)
     assert data.observations.shape == (game.horizon * 32, 2, 2)
     assert torch.allclose(data.theta_true, game.true_params)
-    policy, loss = fit_behavior_policy(game, data, 1, hidden=[16], steps=400, lr=0.02)
+    policy, fit = fit_behavior_policy(game, data, 1, hidden=[16], max_steps=400, lr=0.02)
     k = game.mpe_fraction(game.true_params)
     error = (policy.act(data.observations[None], 0).actions - k).abs()
     assert error.mean() < 0.005 * k
     assert error.max() < 0.05 * k
-    assert loss < 1e-4
+    assert fit.train_loss < 1e-4 and fit.holdout_loss < 1e-4
 
 
 def test_behavior_cloning_of_a_discrete_policy(tmp_path) -> None:
@@ -48,7 +56,7 @@ def test_behavior_cloning_of_a_discrete_policy(tmp_path) -> None:
     path = tmp_path / "entry.npz"
     save_trajectories(path, traj)
     data = load_trajectories(path, game)
-    policy, _ = fit_behavior_policy(game, data, 1, hidden=[16], steps=300, lr=0.02)
+    policy, _ = fit_behavior_policy(game, data, 1, hidden=[16], max_steps=300, lr=0.02)
     obs = traj.observations[:, 0, :50]
     fitted = policy.logits(obs[:, None]).exp()
     truth = eq.logits(obs[:, None]).exp()
@@ -165,3 +173,63 @@ def test_save_rejects_what_load_cannot_read(tmp_path) -> None:
         save_trajectories(tmp_path / "fish.csv", traj)
     with pytest.raises(ImitgameError, match=r"theta_true has shape \[1, 1, 2\]"):
         save_trajectories(tmp_path / "fish.npz", traj, theta[None])
+
+
+def _lq_data(episodes: int, seed: int = 0) -> tuple[LQStock, TrajectoryData]:
+    """Trajectories of the LQ stock game's time-varying equilibrium, flattened."""
+    game = LQStock().double()
+    theta = game.true_params[None]
+    traj = sample_trajectories(
+        game,
+        theta,
+        game.equilibrium_policy(theta),
+        (1, episodes),
+        generator=torch.Generator().manual_seed(seed),
+    )
+    data = TrajectoryData(traj.observations.reshape(-1, 2, 2), traj.actions.reshape(-1, 2, 1))
+    return game, data
+
+
+def test_behavior_cloning_stops_on_its_held_out_error() -> None:
+    """The fit holds out 10 % of the observations, reports both errors, and stops by itself:
+    at its tolerance, or on a plateau (after two tenfold learning-rate drops) — well before the
+    step cap, with the best held-out parameters kept."""
+    torch.manual_seed(0)
+    game, data = _lq_data(32)
+    policy, fit = fit_behavior_policy(
+        game, data, 1, hidden=[16, 16], max_steps=20000, check_every=50, tolerance=1e-5
+    )
+    assert fit.stopped and fit.steps < 20000 and fit.steps % 50 == 0
+    assert fit.holdout_loss is not None and fit.holdout_loss <= 1e-5
+    width = game.action_high - game.action_low
+    pred = policy.act(data.observations[None], 0).actions[0]
+    assert float((((pred - data.actions) / width) ** 2).mean()) < 2e-5
+    # a plateau ends the fit too: an unreachable tolerance, a network too small to get there
+    _, plateau = fit_behavior_policy(
+        game, data, 1, hidden=[], max_steps=20000, check_every=20, patience=2, tolerance=0.0
+    )
+    assert plateau.stopped and plateau.steps < 20000
+    assert set(plateau.extras()) == {
+        "behavior_cloning_loss",
+        "behavior_cloning_holdout_loss",
+        "behavior_cloning_steps",
+        "behavior_cloning_stopped_early",
+    }
+
+
+def test_behavior_cloning_has_its_own_network_and_reports_its_fit(tmp_path) -> None:
+    """algo.hidden sizes the deviations; algo.bc_hidden the cloned observed policy."""
+    torch.manual_seed(0)
+    game, data = _lq_data(16)
+    path = tmp_path / "lq.npz"
+    np.savez(path, observations=data.observations.numpy(), actions=data.actions.numpy())
+    config = MarkovConfig(iterations=1, environments=8, hidden=[], bc_hidden=[8, 4], bc_steps=200)
+    theta = game.true_params[None].clone()
+    problem = build_markov_inverse(
+        game, config, theta_true=None, theta_known=theta, dataset=str(path)
+    )
+    cloned = problem.observed.inner.net.weights
+    assert [tuple(w.shape[-2:]) for w in cloned] == [(2, 8), (8, 4), (4, 1)]
+    fit = problem.bc_fit
+    assert fit is not None and fit.steps <= 200 and fit.holdout_loss is not None
+    assert problem.bc_loss == fit.train_loss

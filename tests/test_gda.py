@@ -127,7 +127,7 @@ def test_state_dict_round_trip_continues_identically():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("method", "newton"), ("optimizer", "lbfgs"), ("iterations", 0), ("lr_theta", -1.0)],
+    [("method", "newton"), ("optimizer", "newton"), ("iterations", 0), ("lr_theta", -1.0)],
 )
 def test_bad_config_is_rejected(field, value):
     with pytest.raises(ImitgameError, match=field):

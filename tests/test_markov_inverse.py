@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from envs.fish_war import FishWar
-from imitgame.data.trajectories import save_trajectories
 from imitgame.config import MarkovConfig
+from imitgame.data.trajectories import save_trajectories
 from imitgame.problems.markov import build_markov_inverse, score_markov
 from imitgame.solver.forward import solve_markov_equilibrium
 from imitgame.solver.rollout import sample_trajectories
@@ -77,6 +77,7 @@ def test_fish_war_alpha_recovered_from_trajectories_by_behavior_cloning(tmp_path
         dataset=str(path),
     )
     assert problem.bc_loss is not None and problem.bc_loss < 1e-4
+    assert problem.bc_fit.holdout_loss < 1e-4
     _, result = _run(problem)
     assert result.relative_error.item() < 0.05
     assert result.extras["behavior_cloning_loss"] == problem.bc_loss
@@ -117,3 +118,84 @@ def test_entry_game_recovered_by_the_score_function_path() -> None:
     _, result = _run(problem)
     assert result.relative_error.item() < 0.05
     assert result.exploitability_closed_form.item() < 0.05
+
+
+def test_a_recovered_stochastic_run_counts_as_converged_by_its_95_bound() -> None:
+    """converged = the headline exploitability's 95 % upper bound (mean + 1.96 SE over the
+    evaluation episodes) ≤ tol_exploitability × the payoff scale; training runs its budget."""
+    torch.manual_seed(0)
+    game = FishWar(horizon=6).double()
+    theta = game.true_params[None].clone()
+    problem = build_markov_inverse(
+        game, _config(tol_exploitability=0.01), theta_true=theta, theta_known=theta
+    )
+    _, result = _run(problem)
+    assert problem.trainer.step_count == 150  # no early stop on the noisy running estimate
+    assert result.exploitability_source == "closed_form"
+    assert torch.equal(result.exploitability, result.exploitability_closed_form)
+    upper = result.exploitability_upper_95
+    assert bool((upper >= result.exploitability).all())
+    assert torch.allclose(result.tolerance, 0.01 * result.payoff_scale)
+    assert bool(result.converged.all()) and bool((upper <= result.tolerance).all())
+    assert result.extras["exploitability_upper_95"] == float(upper.mean())
+    assert result.extras["exploitability_source"] == "closed_form"
+    # an absolute tolerance below the bound: not converged
+    problem.config = _config(tol_exploitability=1e-30, tol_units="absolute")
+    assert not bool(score_markov(problem).converged.any())
+
+
+def test_lr_theta_zero_holds_theta_and_evaluates_the_observed_play(capsys) -> None:
+    """algo.lr_theta=0: no descent player, θ stays at its configured value; the observed
+    equilibrium is unexploitable under the true θ and exploitable under a wrong one."""
+    torch.manual_seed(0)
+    game = FishWar(horizon=6).double()
+    theta = game.true_params[None].clone()
+    config = _config(iterations=20, lr_theta=0.0, tol_exploitability=0.01, eval_every=10)
+    problem = build_markov_inverse(game, config, theta_true=theta, theta_known=theta)
+    assert problem.trainer.descent is None and problem.trainer.holds_theta
+    records = list(problem.trainer.iterate(progress=True))
+    assert "run_exploit=" in capsys.readouterr().err  # the running estimate, named as such
+    assert problem.trainer.step_count == 20 and len(records) == 3
+    result = score_markov(problem)
+    assert torch.equal(result.theta_hat, theta) and bool(result.converged.all())
+    assert result.extras["theta_held_fixed"] is True
+    wrong = _config(iterations=20, lr_theta=0.0, tol_exploitability=0.01, theta_init=[0.4])
+    problem = build_markov_inverse(game, wrong, theta_true=theta, theta_known=theta)
+    _, result = _run(problem)
+    assert result.theta_hat[0, 0].item() == 0.4
+    assert not bool(result.converged.any())
+    assert bool((result.exploitability > 5 * result.tolerance).all())
+
+
+def test_box_steps_move_each_entry_by_its_own_width() -> None:
+    """lr_theta_units=box: Adam's first step moves every learned entry by lr_theta × its own
+    width of Θ, whatever the spread of the widths (b ∈ [0, 20], d ∈ [0.01, 0.5])."""
+    from envs.lq_stock import LQStock
+
+    torch.manual_seed(0)
+    game = LQStock(learn=("benefits", "damage")).double()
+    theta = game.true_params[None].clone()
+    problem = build_markov_inverse(
+        game, _config(iterations=10), theta_true=theta, theta_known=theta
+    )
+    before = problem.trainer.stabilizer.theta_learned.detach().clone()
+    problem.trainer.step()
+    moved = (problem.trainer.stabilizer.theta_learned.detach() - before).abs()[0]
+    width = (game.param_high - game.param_low)[problem.learn_index]
+    assert torch.allclose(moved, 0.004 * width, rtol=1e-5)
+
+
+def test_without_a_closed_form_the_trained_best_response_is_the_one_figure() -> None:
+    class NoClosedForm(FishWar):
+        best_response_policy = None  # declares no closed-form best response
+
+    torch.manual_seed(0)
+    game = NoClosedForm(horizon=4).double()
+    theta = game.true_params[None].clone()
+    config = _config(iterations=10, best_response_steps=20, tol_exploitability=0.01)
+    problem = build_markov_inverse(game, config, theta_true=theta, theta_known=theta)
+    _, result = _run(problem)
+    assert result.exploitability_closed_form is None
+    assert result.exploitability_source == "trained_best_response"
+    assert torch.equal(result.exploitability, result.exploitability_best_response)
+    assert result.exploitability_upper_95 is not None

@@ -71,6 +71,37 @@ def synthetic_contexts(hours: int, generator: torch.Generator) -> Tensor:
     )
 
 
+# --- counterfactual inputs -----------------------------------------------------------------------
+def scale_wind_forecast(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """A copy of ``frame`` with the day-ahead onshore wind forecast multiplied by ``factor`` (a
+    counterfactual input: "more wind"), applied before any feature is built, so every wind
+    feature (the hour's forecast, its change from D−1, the day's mean) sees it. Lagged prices
+    stay the observed ones."""
+    if factor < 0:
+        raise ImitgameError(f"wind_scale must be >= 0, got {factor}")
+    if factor == 1.0:
+        return frame
+    return frame.assign(**{WIND_FORECAST: frame[WIND_FORECAST] * factor})
+
+
+def scale_wind_features(contexts: Tensor, factor: float) -> Tensor:
+    """Contexts ``[..., CONTEXT_DIM]`` whose wind features are those of a wind forecast
+    multiplied by ``factor``: the features are affine in the raw forecast W (x = (W − m) / s),
+    so W → f·W maps x to f·x + (f − 1)·m / s, and the day-on-day change to f times itself. On
+    contexts built from data this equals :func:`scale_wind_forecast` before the features; it is
+    how a synthetic market (whose features are drawn, not built) takes the same input."""
+    if factor < 0:
+        raise ImitgameError(f"wind_scale must be >= 0, got {factor}")
+    if factor == 1.0:
+        return contexts
+    out = contexts.clone()
+    shift = (factor - 1.0) * _WIND[0] / _WIND[1]
+    for name, offset in (("W[D,h]", shift), ("W[D,h]-W[D-1,h]", 0.0), ("mean W[D]", shift)):
+        column = CONTEXT_DIM - N_FEATURES + FEATURES.index(name)
+        out[..., column] = factor * contexts[..., column] + offset
+    return out
+
+
 # --- features from the data under the day-ahead rules -------------------------------------------
 def _scaled(table: pd.DataFrame, centre_scale: tuple[float, float]) -> np.ndarray:
     return (table.to_numpy(dtype=float) - centre_scale[0]) / centre_scale[1]

@@ -9,7 +9,10 @@ equilibrium price in D's contexts (:func:`forecast_day`); at every ``every``-th 
 game is refitted, warm-started, on the history known at that midnight (:class:`Recalibration`).
 Baselines on the same inputs: ARIMA on price alone and ARIMAX with the day-ahead forecasts as
 regressors (orders chosen once by AIC on TRAIN, state updated with each day's actuals after it is
-forecast), seasonal naive (same hour yesterday / a week earlier).
+forecast), seasonal naive (same hour yesterday / a week earlier), and LEAR, the field's open
+benchmark (:mod:`~envs.electricity.lear`: per-hour LASSO recalibrated every day on rolling windows,
+and their ensemble). Scores (:mod:`~envs.electricity.metrics`): MSE, MAE, RMSE, sMAPE, rMAE for
+every forecaster and the Diebold–Mariano test of the model against each of the others.
 
 The model's settings come from the project's Hydra configs (``configs/env/electricity.yaml`` and
 ``configs/algo/simulacral.yaml``), read from the ``config_dir`` a caller names.
@@ -46,12 +49,15 @@ from envs.electricity.data import (
     resolve_data_path,
 )
 from envs.electricity.features import LAGS, forecast_contexts, history_view
+from envs.electricity.lear import ENSEMBLE, WINDOWS, forecast_lear, windows_that_fit
 from envs.electricity.market import ElectricityMarket
+from envs.electricity.metrics import LOSSES, METRIC_LABELS, POINT_METRICS, dm_tests, point_metrics
 from imitgame.config import SimulacralConfig, typed
 from imitgame.errors import ImitgameError
 from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
 
-FORECASTERS = ("model", "arima", "arimax", "naive_day", "naive_week")
+FORECASTERS = ("model", "arima", "arimax", "naive_day", "naive_week")  # always forecast
+LEAR_PREFIX = "lear_"  # LEAR's columns: lear_<window days>, …, lear_ensemble
 ORDERS = ((1, 0, 1), (2, 0, 1), (3, 0, 1), (1, 1, 1), (2, 1, 1), (2, 1, 2))
 SELECTION_HOURS = 24 * 60  # AIC order selection on the last 60 days of TRAIN (speed)
 EXOG_SCALE = 1e4
@@ -263,14 +269,26 @@ def forecast_all(
     baselines: bool = True,
     orders: tuple = ORDERS,
     recalibration: Recalibration | None = None,
+    lear_windows: Sequence[int] = (),
 ) -> pd.DataFrame:
     """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour; the
-    game refitted on the way when ``recalibration`` says so (``attrs["refits"]``)."""
+    game refitted on the way when ``recalibration`` says so (``attrs["refits"]``); LEAR for each
+    window of ``lear_windows`` that fits the history at the first forecast day, and their
+    ensemble (``attrs["lear"]``: the windows used, those skipped and why, the seconds taken)."""
     # held-out days only: TEST days up to TRAIN's last day are not forecast (the fit saw them)
     frame, test, days, overlap = held_out(train, test)
     if overlap:
         note = f"note: {overlap} TEST day(s) up to TRAIN's last day are not forecast"
         print(note, file=sys.stderr)
+    windows: list[int] = []
+    lear_info: dict = {"windows": [], "skipped": {}, "seconds": 0.0}
+    if lear_windows and days:
+        history_days = int((days[0] - frame["date"].min()).days)
+        windows, skipped = windows_that_fit(lear_windows, history_days, days[0])
+        lear_info["windows"] = windows
+        lear_info["skipped"] = {str(w): reason for w, reason in skipped.items()}
+        for window, reason in skipped.items():
+            print(f"note: LEAR window {window} skipped: {reason}", file=sys.stderr)
     arima = arimax = None
     n_train = len(train)
     if baselines:
@@ -311,6 +329,11 @@ def forecast_all(
                 exog_day = exog_of(view)[start : start + len(rows)]
                 pred["arima"] = arima.forecast(len(rows), None)
                 pred["arimax"] = arimax.forecast(len(rows), exog_day)
+        if windows:
+            started = time.perf_counter()
+            for name, values in forecast_lear(view, day, windows).items():
+                pred[name] = values[hours]
+            lear_info["seconds"] += time.perf_counter() - started
         local = rows.index.tz_convert("Europe/Madrid")
         table = pd.DataFrame({"timestamp": [t.isoformat() for t in local]})
         table["date"] = day.date().isoformat()
@@ -324,6 +347,7 @@ def forecast_all(
     table.attrs["equilibrium_regret"] = sum(regrets) / len(table)
     table.attrs["refits"] = refits
     table.attrs["test_days_in_train"] = overlap
+    table.attrs["lear"] = lear_info
     if baselines:
         table.attrs["orders"] = {"arima": arima.order, "arimax": arimax.order}
     return table
@@ -338,8 +362,9 @@ def plot(predictions: pd.DataFrame, path: Path, zoom_days: int = 14) -> None:
     import matplotlib.pyplot as plt
 
     x = pd.to_datetime(predictions["timestamp"], utc=True).dt.tz_convert("Europe/Madrid")
-    names = [n for n in FORECASTERS if n in predictions]
-    color = {name: f"C{i}" for i, name in enumerate(FORECASTERS)}  # one colour per forecaster
+    shown = (*FORECASTERS, ENSEMBLE)  # LEAR's windows are left out of the picture, not its ensemble
+    names = [n for n in shown if n in predictions]
+    color = {name: f"C{i}" for i, name in enumerate(shown)}  # one colour per forecaster
     fig, axes = plt.subplots(3, 1, figsize=(14, 10))
     days = sorted(predictions["date"].unique())
     recent = predictions["date"].isin(days[-zoom_days:]).to_numpy()
@@ -352,10 +377,10 @@ def plot(predictions: pd.DataFrame, path: Path, zoom_days: int = 14) -> None:
         )
     ax.set_ylabel("price actual (EUR/MWh)")
     ax.set_title(f"the last {min(zoom_days, len(days))} test days")
-    ax.legend(ncol=6, fontsize=8)
+    ax.legend(ncol=7, fontsize=8)
     ax = axes[1]
     ax.axhline(0.0, color="black", linewidth=0.6)
-    for name in ("arima", "model"):
+    for name in ("arima", ENSEMBLE, "model"):
         if name in predictions:
             residual = predictions[name] - predictions["actual"]
             ax.plot(x, residual, color=color[name], linewidth=0.6, label=name)
@@ -412,13 +437,62 @@ def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argp
     parser.add_argument(
         "--window-days", type=int, default=365, help="days of history a refit reads"
     )
+    parser.add_argument(
+        "--lear-windows",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="DAYS",
+        help="LEAR calibration windows in days (default: every one of "
+        f"{' '.join(map(str, WINDOWS))} that fits the history before the first forecast day)",
+    )
+    parser.add_argument("--no-lear", action="store_true", help="do not run the LEAR benchmark")
     return parser
 
 
-def mse_by_forecaster(predictions: pd.DataFrame) -> dict[str, float]:
-    """Each forecaster's MSE over the hours with an actual price."""
-    scored = predictions[predictions["actual"].notna()]  # a blank actual price scores nothing
-    return {n: float(np.mean((scored[n] - scored["actual"]) ** 2)) for n in FORECASTERS}
+def forecaster_columns(predictions: pd.DataFrame) -> list[str]:
+    """The forecasters in ``predictions``: :data:`FORECASTERS`, then LEAR's columns (its windows,
+    then the ensemble) where it ran."""
+    lear = [c for c in predictions.columns if str(c).startswith(LEAR_PREFIX)]
+    return [n for n in FORECASTERS if n in predictions] + lear
+
+
+def scores(predictions: pd.DataFrame) -> dict:
+    """Every forecaster's :data:`~envs.electricity.metrics.POINT_METRICS` (``mse``, ``mae``,
+    ``rmse``, ``smape`` in %, ``rmae`` against ``naive_week``: metric → forecaster → value) and
+    ``diebold_mariano``: loss (squared, absolute) → other forecaster → the multivariate DM test of
+    the model against it (statistic, ``p_model_better``, ``p_other_better``, days)."""
+    names = forecaster_columns(predictions)
+    out: dict = point_metrics(predictions, names)
+    out["diebold_mariano"] = dm_tests(predictions, "model", names)
+    return out
+
+
+def scores_table(metrics: dict) -> str:
+    """Markdown: one row per forecaster with its point metrics and the DM p-values of the model
+    against it (p(model better) / p(other better), squared and absolute loss)."""
+    names = list(metrics["mse"])
+    dm = metrics.get("diebold_mariano", {})
+    labels = [METRIC_LABELS[k] for k in POINT_METRICS]
+    head = ["forecaster", *labels]
+    head += [f"DM {kind}: p(model better) / p(other better)" for kind in LOSSES if kind in dm]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def p(value: float | None) -> str:
+        return "—" if value is None else f"{value:.3g}"
+
+    for name in names:
+        cells = [name] + [f"{metrics[k][name]:.3f}" for k in POINT_METRICS]
+        for kind in LOSSES:
+            if kind not in dm:
+                continue
+            test = dm[kind].get(name)
+            if test is None:
+                cells.append("")
+            else:
+                cells.append(f"{p(test['p_model_better'])} / {p(test['p_other_better'])}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def run_forecast(
@@ -434,11 +508,16 @@ def run_forecast(
     recalibrate_every: int = 7,
     recalibrate_iterations: int = 200,
     window_days: int = 365,
+    lear_windows: Sequence[int] | None = None,
+    no_lear: bool = False,
 ) -> dict:
     """Fit on all of TRAIN (or reuse a saved fit), forecast every full day of TEST, refitting
-    every ``recalibrate_every`` days; write ``out``/metrics.json, predictions.csv, forecast.png
-    and model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved). Returns the metrics.
-    TRAIN and TEST: ``spain`` or paths. Raises :class:`ImitgameError` for bad input."""
+    every ``recalibrate_every`` days, with the baselines and LEAR (calibration windows
+    ``lear_windows``, default :data:`~envs.electricity.lear.WINDOWS`; those that do not fit the
+    history are skipped; ``no_lear``: none); write ``out``/metrics.json, predictions.csv,
+    forecast.png and model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved). Returns the
+    metrics (:func:`scores` and the run's details). TRAIN and TEST: ``spain`` or paths. Raises
+    :class:`ImitgameError` for bad input."""
     torch.set_num_threads(threads)
     train_path, test_path = resolve_data_path(train), resolve_data_path(test)
     train_frame = load_energy_csv(train_path)
@@ -454,8 +533,11 @@ def run_forecast(
         iterations=recalibrate_iterations,
         window_days=window_days,
     )
+    windows = () if no_lear else tuple(WINDOWS if lear_windows is None else lear_windows)
     started = time.perf_counter()
-    predictions = forecast_all(game, theta, train_frame, test_frame, recalibration=plan)
+    predictions = forecast_all(
+        game, theta, train_frame, test_frame, recalibration=plan, lear_windows=windows
+    )
     forecast_seconds = time.perf_counter() - started
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -464,7 +546,7 @@ def run_forecast(
     if not hours:
         raise ImitgameError("TEST has no actual prices to score the forecasts on")
     metrics = {
-        "mse": mse_by_forecaster(predictions),
+        **scores(predictions),
         "days": int(predictions["date"].nunique()),
         "hours": hours,
         "hours_without_actual": len(predictions) - hours,
@@ -472,6 +554,7 @@ def run_forecast(
         "orders": predictions.attrs.get("orders"),
         "fit": info,
         "forecast_seconds": forecast_seconds,
+        "lear": predictions.attrs["lear"],
         "refits": predictions.attrs["refits"],
         "test_days_in_train": predictions.attrs["test_days_in_train"],
     }
@@ -482,17 +565,54 @@ def run_forecast(
 
 
 # --- rolling-origin backtest ---------------------------------------------------------------------
-def backtest_table(rows: list[dict]) -> str:
-    """Markdown: one row per period (and the pooled row) with the five MSEs and the model's ratio
-    to ARIMA."""
-    head = "| period | days | " + " | ".join(FORECASTERS) + " | model / ARIMA | model < ARIMAX |"
-    lines = [head, "|" + "---|" * (len(FORECASTERS) + 4)]
+def _columns(rows: list[dict]) -> list[str]:
+    """The forecasters of any row, in order of first appearance."""
+    names: list[str] = []
     for row in rows:
-        mse = row["mse"]
-        cells = " | ".join(f"{mse[n]:.2f}" for n in FORECASTERS)
-        ratio = mse["model"] / mse["arima"]
-        below = "yes" if mse["model"] < mse["arimax"] else "no"
-        lines.append(f"| {row['period']} | {row['days']} | {cells} | {ratio:.3f} | {below} |")
+        names += [n for n in row["mse"] if n not in names]
+    return names
+
+
+def backtest_table(rows: list[dict]) -> str:
+    """Markdown: the MSE table (one row per period and the pooled row, a column per forecaster,
+    the model's ratio to ARIMA and whether it beats ARIMAX), then the same layout for MAE and
+    rMAE, then the pooled Diebold–Mariano tests of the model. A forecaster a period lacks shows
+    "—"."""
+    names = _columns(rows)
+
+    def table(metric: str, extra: bool) -> list[str]:
+        head = ["period", "days", *names] + (["model / ARIMA", "model < ARIMAX"] if extra else [])
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in rows:
+            values = row[metric]
+            cells = [row["period"], str(row["days"])]
+            cells += [f"{values[n]:.3f}" if n in values else "—" for n in names]
+            if extra:
+                cells += [
+                    f"{values['model'] / values['arima']:.3f}",
+                    "yes" if values["model"] < values["arimax"] else "no",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+        return lines
+
+    lines = ["### MSE", "", *table("mse", True)]
+    for metric in ("mae", "rmae"):
+        lines += ["", f"### {METRIC_LABELS[metric]}", "", *table(metric, False)]
+    pooled = rows[-1]
+    if "diebold_mariano" in pooled:
+        lines += ["", "### Diebold–Mariano, model against each forecaster (pooled days)", ""]
+        lines += ["p(model better) / p(other better), one-sided, multivariate daily test", ""]
+        head = ["loss", *[n for n in names if n != "model"]]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for kind, tests in pooled["diebold_mariano"].items():
+            cells = [kind]
+            for name in head[1:]:
+                test = tests.get(name)
+                if test is None or test["p_model_better"] is None:
+                    cells.append("—")
+                else:
+                    cells.append(f"{test['p_model_better']:.3g} / {test['p_other_better']:.3g}")
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -504,12 +624,23 @@ def backtest(
 ) -> list[dict]:
     """For each period FIRST..LAST: fit on every day of ``source`` (``spain`` or a path) before
     FIRST and forecast the period (:func:`run_forecast` with the keyword arguments ``forecast``),
-    outputs under ``out/<first>_<last>/``. Writes ``out``/backtest.json and backtest.md (every
-    period's MSEs, and the MSEs pooled over all periods' hours); returns the summary rows."""
+    outputs under ``out/<first>_<last>/``. LEAR's windows, unless ``forecast`` names them, are
+    those that fit before the earliest period (the same in every period). Writes
+    ``out``/backtest.json and backtest.md (every period's scores, and the scores of all periods'
+    hours pooled: the forecasters every period has; windows named in ``forecast`` that a period
+    cannot fit are skipped there, and its ``lear_ensemble`` averages the windows it has);
+    returns the summary rows."""
     path = resolve_data_path(source)
-    load_energy_csv(path)  # one-line errors for a bad file before any work
+    start = load_energy_csv(path)["date"].min()  # one-line errors for a bad file before any work
     raw = read_raw(path)
-    rows, pooled, hours = [], dict.fromkeys(FORECASTERS, 0.0), 0
+    forecast = dict(forecast)
+    if not forecast.get("no_lear") and forecast.get("lear_windows") is None:
+        earliest = min(first for first, _ in periods)
+        windows, skipped = windows_that_fit(WINDOWS, int((earliest - start).days), earliest)
+        forecast["lear_windows"] = windows
+        for window, reason in skipped.items():
+            print(f"note: LEAR window {window} left out of the backtest: {reason}", file=sys.stderr)
+    rows, tables = [], []
     for first, last in periods:
         folder = out / f"{first.date()}_{last.date()}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -518,16 +649,15 @@ def backtest(
         write_days(raw, None, day_before, train)
         write_days(raw, first.date().isoformat(), last.date().isoformat(), test)
         metrics = run_forecast(train, test, folder, **forecast)
-        print(json.dumps(metrics["mse"], indent=2), f"days: {metrics['days']}")
-        n = metrics["hours"]
-        hours += n
-        for key in FORECASTERS:
-            pooled[key] += metrics["mse"][key] * n
+        print(scores_table(metrics), f"\ndays: {metrics['days']}")
+        tables.append(pd.read_csv(folder / "predictions.csv"))
         rows.append({"period": f"{first.date()}..{last.date()}", **metrics})
-    pooled = {k: v / hours for k, v in pooled.items()}
-    rows.append({"period": "pooled", "days": sum(r["days"] for r in rows), "mse": pooled})
+    common = [n for n in _columns(rows) if all(n in r["mse"] for r in rows)]
+    every = pd.concat([t[["date", "actual", *common]] for t in tables], ignore_index=True)
+    rows.append({"period": "pooled", "days": sum(r["days"] for r in rows), **scores(every)})
     out.mkdir(parents=True, exist_ok=True)
-    summary = [{k: r[k] for k in ("period", "days", "mse")} for r in rows]
+    keys = ("period", "days", *POINT_METRICS, "diebold_mariano")
+    summary = [{k: r[k] for k in keys if k in r} for r in rows]
     (out / "backtest.json").write_text(json.dumps(summary, indent=2))
     markdown = backtest_table(rows)
     (out / "backtest.md").write_text(markdown + "\n")

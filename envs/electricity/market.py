@@ -15,6 +15,11 @@ and generator i earns u_i = P(Q) q_i − c_i q_i − d q_i²/2. With r = 1/(b + 
 dear generators are priced out). θ = (w: 24 hours × (1 + m + 6) demand weights on the m features and
 the Monday..Saturday indicators (Sunday is the reference) — or 24 hour intercepts and m + 6 shared
 slopes with ``per_hour_slopes=False`` — c_0..c_{n−1}, b, d).
+
+Counterfactual inputs (:mod:`imitgame.run.counterfactual`): ``wind_scale`` multiplies the TSO's
+day-ahead wind forecast before the features are built (lagged prices stay the observed ones),
+``cost_shift`` adds a constant to every generator's marginal cost, and ``period`` picks the days
+whose hours the market plays.
 Only prices are observed, so from prices alone the equilibrium pins down the map x ↦ P*(x): the
 demand weights are identified for known (c, b, d), and a common cost level only without hour
 intercepts. The default learns the demand block; the rest are known normalisations.
@@ -39,8 +44,11 @@ from envs.electricity.data import load_energy_csv, resolve_data_path
 from envs.electricity.features import (
     CONTEXT_DIM,
     FEATURES,
+    LAGS,
     N_DESIGN,
     WEEKDAYS,
+    scale_wind_features,
+    scale_wind_forecast,
     synthetic_contexts,
     training_set,
 )
@@ -56,7 +64,20 @@ class ElectricityMarket(StaticGame):
     The observed hours come from ``data_path`` (``spain``: the shipped Spanish file; else a CSV
     path, see :func:`~envs.electricity.data.resolve_data_path`), or from ``frame`` (a frame of
     :func:`~envs.electricity.data.load_energy_csv`, e.g. the history at a forecast origin), cut to
-    ``train_start``..``train_end``; with neither, a synthetic market with known θ."""
+    ``train_start``..``train_end`` (or to ``period``); with neither, a synthetic market with
+    known θ.
+
+    Counterfactual inputs: ``wind_scale`` multiplies the day-ahead onshore wind forecast before
+    the features are built (a synthetic market: the same map on its drawn wind features, see
+    :func:`~envs.electricity.features.scale_wind_features`); ``cost_shift`` (EUR/MWh) is added to
+    every generator's marginal cost c_i wherever costs enter (payoffs, closed forms), so θ's
+    c_i stay the fitted values; ``period`` = [first, last] local dates whose hours the market
+    plays (it replaces ``train_start``/``train_end``; the ``LAGS`` days before ``first`` are read
+    for the lagged features, so the period's first day is played too)."""
+
+    #: constructor options with one entry per generator: a counterfactual that removes a
+    #: generator cuts its entry (:mod:`imitgame.run.counterfactual`)
+    agent_options = ("costs",)
 
     def __init__(
         self,
@@ -78,6 +99,9 @@ class ElectricityMarket(StaticGame):
         synthetic_hours: int = 2000,
         synthetic_seed: int = 0,
         frame: pd.DataFrame | None = None,
+        wind_scale: float = 1.0,
+        cost_shift: float = 0.0,
+        period: Sequence[str] | None = None,
     ) -> None:
         if n_firms < 1:
             raise ImitgameError(f"n_firms must be >= 1, got {n_firms}")
@@ -88,6 +112,12 @@ class ElectricityMarket(StaticGame):
             raise ImitgameError(f"learn: unknown block(s) {unknown}; choose from {list(BLOCKS)}")
         if recency_days is not None and recency_days <= 0:
             raise ImitgameError(f"recency_days must be > 0 or null, got {recency_days}")
+        if wind_scale < 0:
+            raise ImitgameError(f"wind_scale must be >= 0, got {wind_scale}")
+        if period is not None and len(period) != 2:
+            raise ImitgameError(f"period must be [first, last] dates, got {list(period)}")
+        self.wind_scale = float(wind_scale)
+        self.cost_shift = float(cost_shift)
         self.n_firms = int(n_firms)
         self.per_hour_slopes = bool(per_hour_slopes)
         self.recency_days = recency_days
@@ -134,19 +164,24 @@ class ElectricityMarket(StaticGame):
         )
         self.train_days: list[pd.Timestamp] = []
         if data_path is None and frame is None:
-            self.register_buffer("_contexts", synthetic_contexts(synthetic_hours, generator))
+            contexts = synthetic_contexts(synthetic_hours, generator)
+            self.register_buffer("_contexts", scale_wind_features(contexts, self.wind_scale))
             return
         source = "the given frame"
         if frame is None:
             path = resolve_data_path(data_path)
             source = str(path)
             frame = load_energy_csv(path)
+        if period is not None:  # the period's days, and the days its lagged features read
+            train_start = str(pd.Timestamp(period[0]) - pd.Timedelta(days=LAGS))
+            train_end = str(period[1])
         if train_start is not None:
             frame = frame[frame["date"] >= pd.Timestamp(train_start)]
         if train_end is not None:
             frame = frame[frame["date"] <= pd.Timestamp(train_end)]
         if frame.empty:
             raise ImitgameError(f"{source}: no rows between {train_start} and {train_end}")
+        frame = scale_wind_forecast(frame, self.wind_scale)
         self.frame = frame
         contexts, prices, days = training_set(frame)
         self.train_days = days
@@ -179,10 +214,23 @@ class ElectricityMarket(StaticGame):
         """Known entries: the normalisations (costs, b, d); demand weights start at 0."""
         return self.fixed_theta
 
+    def observation_labels(self) -> dict[str, list]:
+        """Labels of the rows of :meth:`observed_contexts` for reports: ``hour`` (local hour of
+        the day) and, for a market built from data, ``date`` (ISO local date)."""
+        hours = self._contexts[:, :24].argmax(-1).tolist()
+        if self.frame is None:
+            return {"hour": hours}
+        rows = self.frame[self.frame["date"].isin(set(self.train_days))]
+        return {"date": [d.date().isoformat() for d in rows["date"]], "hour": hours}
+
     # --- the game ------------------------------------------------------------------------------
     def _split(self, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(demand weights, marginal costs c + ``cost_shift``, b, d) from ``theta [..., p]``."""
         n, nd = self.n_firms, self.n_demand
-        return theta[..., :nd], theta[..., nd : nd + n], theta[..., nd + n], theta[..., nd + n + 1]
+        c = theta[..., nd : nd + n]
+        if self.cost_shift:
+            c = c + self.cost_shift
+        return theta[..., :nd], c, theta[..., nd + n], theta[..., nd + n + 1]
 
     def intercept(self, theta: Tensor, context: Tensor) -> Tensor:
         """a(x) ``[...]`` from ``theta [..., p]`` and ``context [..., CONTEXT_DIM]``."""

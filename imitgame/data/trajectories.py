@@ -8,6 +8,11 @@ fitted first and plays the non-deviating players in the regret estimator:
 * discrete actions: a :class:`~imitgame.game.policies.CategoricalPolicy` by maximum likelihood,
   min −Σ log π(a|o).
 
+The fit (:func:`fit_behavior_policy`) has its own network size, holds out a share of the
+observations, and stops by itself: once the held-out error is below a tolerance, or when it stops
+improving (after two tenfold learning-rate drops), or at a step cap; :class:`BehaviorFit` reports
+the training and held-out errors and the steps taken.
+
 File format (``.npz``): ``observations [..., n, obs_dim]`` and ``actions [..., n, action_dim]``
 with the same leading shape (e.g. ``[T, K, episodes]``); optional ``theta_true`` ``[p]`` or
 ``[K, p]`` (scoring only, never used while solving).
@@ -15,6 +20,8 @@ with the same leading shape (e.g. ``[T, K, episodes]``); optional ``theta_true``
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,39 +130,120 @@ def load_trajectories(
     return TrajectoryData(obs_t, act_t, theta_t)
 
 
+@dataclass
+class BehaviorFit:
+    """How well the cloned policy fits: ``train_loss`` and ``holdout_loss`` (None without a
+    held-out split) are mean squared errors normalised by the action box, mean over
+    (observation, agent, action entry) of ((π̂(o) − a) / (high − low))², or for discrete actions
+    the negative log-likelihood per action (nats); ``steps`` taken and ``stopped`` early (the
+    held-out error stopped improving) or at the ``max_steps`` cap."""
+
+    train_loss: float
+    holdout_loss: float | None
+    steps: int
+    stopped: bool
+
+    def extras(self) -> dict[str, float | int | bool | None]:
+        """The ``results.json`` entries of the fit."""
+        return {
+            "behavior_cloning_loss": self.train_loss,
+            "behavior_cloning_holdout_loss": self.holdout_loss,
+            "behavior_cloning_steps": self.steps,
+            "behavior_cloning_stopped_early": self.stopped,
+        }
+
+
+def _split(n: int, holdout: float, seed: int) -> tuple[Tensor, Tensor | None]:
+    """Row indices ``[N_train]`` and ``[N_holdout]`` (None when ``holdout`` is 0 or N < 10)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    m = int(round(holdout * n))
+    if m < 1 or n < 10:
+        return order, None
+    return order[m:], order[:m]
+
+
 def fit_behavior_policy(
     game: MarkovGame,
     data: TrajectoryData,
     n_instances: int,
     *,
-    hidden: list[int] | tuple[int, ...] = (32, 32),
-    steps: int = 1000,
+    hidden: Sequence[int] = (32, 32),
+    max_steps: int = 20000,
     lr: float = 0.01,
-) -> tuple[FrozenStrategy, float]:
-    """Fit π̂ ≈ π† to ``data`` for K instances (the same data each); returns the frozen policy
-    and the final training loss (mean squared normalised error, or negative log-likelihood)."""
+    check_every: int = 100,
+    patience: int = 5,
+    holdout: float = 0.1,
+    tolerance: float = 0.0,
+    seed: int = 0,
+) -> tuple[FrozenStrategy, BehaviorFit]:
+    """Fit π̂ ≈ π† to ``data`` for K instances (the same data each) by full-batch Adam.
+
+    A seeded ``holdout`` fraction of the N observations is held out. Every ``check_every`` steps
+    the held-out error is measured. The fit stops once it is at most ``tolerance``; after
+    ``patience`` checks without a relative improvement of 1e-3 the learning rate drops tenfold
+    (twice), and after a third such plateau the fit stops; the parameters with the best held-out
+    error are kept. ``max_steps`` caps the steps. Without a held-out split (fewer than 10
+    observations) the training error is monitored. Returns the frozen policy and its
+    :class:`BehaviorFit`.
+    """
     device, dtype = game.device, game.dtype
-    obs = data.observations.to(device=device, dtype=dtype)[None]  # [1, N, n, o]
-    obs = obs.expand(n_instances, *obs.shape[1:])
-    actions = data.actions.to(device=device, dtype=dtype)[None].expand(n_instances, -1, -1, -1)
+    obs_all = data.observations.to(device=device, dtype=dtype)
+    act_all = data.actions.to(device=device, dtype=dtype)
+    train_rows, test_rows = _split(obs_all.shape[0], holdout, seed)
     policy = make_policy(game, n_instances, "deterministic", hidden)
     policy = policy.to(device=device, dtype=dtype)
     width = game.action_high - game.action_low
 
-    def loss_fn() -> Tensor:
+    def batch(rows: Tensor) -> tuple[Tensor, Tensor]:
+        rows = rows.to(device)
+        obs = obs_all[rows][None].expand(n_instances, -1, -1, -1)  # [K, N, n, o]
+        return obs, act_all[rows][None].expand(n_instances, -1, -1, -1)
+
+    train = batch(train_rows)
+    test = batch(test_rows) if test_rows is not None else None
+
+    def loss_fn(obs: Tensor, actions: Tensor) -> Tensor:
+        """Per instance ``[K]``."""
         if game.n_discrete_actions is not None:
-            return -policy.log_prob(obs, actions).mean()
+            return -policy.log_prob(obs, actions).mean((1, 2))
         pred = policy.act(obs, 0).actions
-        return (((pred - actions) / width) ** 2).mean()
+        return (((pred - actions) / width) ** 2).mean((1, 2, 3))
 
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-    for _ in range(steps):
-        loss = loss_fn()
+    monitor = test if test is not None else train
+    best = float("inf")
+    best_state = copy.deepcopy(policy.state_dict())
+    bad, drops, steps, stopped = 0, 0, 0, False
+    while steps < max_steps:
+        loss = loss_fn(*train).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        schedule.step()
+        steps += 1
+        if steps % check_every and steps < max_steps:
+            continue
+        with torch.no_grad():
+            current = float(loss_fn(*monitor).mean())
+        if current < best * (1 - 1e-3):
+            best, bad = current, 0
+            best_state = copy.deepcopy(policy.state_dict())
+            if current <= tolerance:
+                stopped = True
+                break
+            continue
+        bad += 1
+        if bad < patience:
+            continue
+        if drops == 2:
+            stopped = True
+            break
+        drops, bad = drops + 1, 0
+        for group in optimizer.param_groups:
+            group["lr"] *= 0.1
     with torch.no_grad():
-        final = float(loss_fn())
-    return FrozenStrategy(policy), final
+        current = float(loss_fn(*monitor).mean())
+        if current > best:
+            policy.load_state_dict(best_state)
+        train_loss = float(loss_fn(*train).mean())
+        holdout_loss = None if test is None else float(loss_fn(*test).mean())
+    return FrozenStrategy(policy), BehaviorFit(train_loss, holdout_loss, steps, stopped)

@@ -14,6 +14,7 @@ its config schema and a ``build`` function — and returns a :class:`Problem` th
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,6 +118,25 @@ def problem_spec(name: str | None, game: MarkovGame) -> ProblemSpec:
 
 
 # --- helpers every problem shares --------------------------------------------------------------
+def resolve_auto(algo: AlgoConfig, game: MarkovGame, *, owns_profile: bool) -> AlgoConfig:
+    """``algo`` with its ``auto`` choices made: the destabilizer is the game's exact best
+    response where it has one (else learned deviations); θ takes quasi-Newton (L-BFGS) steps
+    when the stabilizer owns θ alone against an exact oracle — the inner max is then exact and
+    min_θ φ(θ) an ordinary smooth minimisation — and Adam steps otherwise."""
+    from imitgame.game.base import StaticGame
+
+    algo = copy.copy(algo)
+    if algo.destabilizer == "auto":
+        exact = isinstance(game, StaticGame) and game.has_best_response
+        algo.destabilizer = "best_response" if exact else "learned"
+    if algo.optimizer == "auto":
+        quasi_newton = (
+            algo.destabilizer == "best_response" and not owns_profile and algo.method == "plain"
+        )
+        algo.optimizer = "lbfgs" if quasi_newton else "adam"
+    return algo
+
+
 def learn_mask(game: MarkovGame) -> Tensor:
     """Boolean ``[p]``: the entries of θ that are learned (``game.learned_params``)."""
     return torch.tensor([n in game.learned_params for n in game.param_names], device=game.device)
@@ -191,11 +211,18 @@ def make_results(
     identified: Tensor | None = None,
     identifiability_rank: Tensor | None = None,
     extras: dict[str, Any] | None = None,
+    converged: Tensor | None = None,
+    tolerance: float | None = None,
 ) -> Results:
     """The :class:`~imitgame.results.Results` of a problem whose trainer has run: ``stopped [K]``
-    are the instances its stopping criteria froze (see :func:`converged_instances`)."""
+    are the instances its stopping criteria froze (see :func:`converged_instances`). A problem
+    with its own convergence test (e.g. a confidence bound) passes ``converged [K]`` and the
+    ``tolerance`` it used instead."""
     game = problem.game
-    tolerance = problem.trainer.config.tol_exploitability
+    if tolerance is None:
+        tolerance = problem.trainer.config.tol_exploitability
+    if converged is None:
+        converged = converged_instances(stopped, exploitability, tolerance)
     cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
     return Results(
         problem=name,
@@ -205,7 +232,7 @@ def make_results(
         theta_true=cpu(problem.theta_true),
         exploitability=cpu(exploitability),
         exploitability_exact=exploitability_exact,
-        converged=cpu(converged_instances(stopped, exploitability, tolerance)),
+        converged=cpu(converged),
         identified=cpu(identified),
         identifiability_rank=cpu(identifiability_rank),
         iterations=problem.trainer.step_count,

@@ -29,6 +29,7 @@ from imitgame.problems.base import (
     make_results,
     register_problem,
     relative_error,
+    resolve_auto,
     synthetic_theta,
 )
 from imitgame.problems.identifiability import Identifiability, check_identifiability
@@ -110,7 +111,9 @@ def static_trainer(
     state0: Tensor | None,
 ) -> tuple[MinMaxObjective, Callable[[Stabilizer], Tensor], GDA]:
     """The destabilizer (exact oracle or learned deviations from ``deviation_init [K, B, n, d]``),
-    objective, exploitability evaluator and GDA trainer around a one-shot game's stabilizer."""
+    objective, exploitability evaluator and GDA trainer around a one-shot game's stabilizer
+    (``auto`` choices of ``algo`` are made here: :func:`resolve_auto`)."""
+    algo = resolve_auto(algo, game, owns_profile=bool(stabilizer.profile_parameters()))
     if algo.destabilizer == "best_response":
         destabilizer = BestResponseOracle(game, state0)
     else:

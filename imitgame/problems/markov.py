@@ -11,7 +11,15 @@ a trajectory file (``data=file``). Registered as ``algo.problem=markov_inverse``
 
 After training, the exploitability of π† under θ̂ is measured by a *separately trained* best
 response (a fresh deviation ascending the same objective) and, where the game has one, by its
-closed-form ``best_response_policy`` (:mod:`imitgame.game.hooks`).
+closed-form ``best_response_policy`` (:mod:`imitgame.game.hooks`). The headline figure (closed
+form where there is one) is evaluated per episode, so it comes with a 95 % upper confidence bound
+(mean + 1.96 standard errors over ``bound_environments`` episodes), and an instance counts as
+converged when that bound is within ``algo.tol_exploitability`` (a fraction of the observed
+profile's payoff scale, ``algo.tol_units=payoff``). Training always runs the full budget: the
+running estimate the trainer sees is a short warm-started ascent, too noisy to stop on.
+
+``algo.lr_theta=0`` holds θ at its configured value (``algo.theta_init`` where given, else the
+env config's values or the synthetic truth) and makes the run an evaluation of π† under that θ.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import torch
 from torch import Tensor
 
 from imitgame.config import DataConfig, MarkovConfig
-from imitgame.data.trajectories import fit_behavior_policy, load_trajectories
+from imitgame.data.trajectories import BehaviorFit, fit_behavior_policy, load_trajectories
 from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame
 from imitgame.game.hooks import attribute, provides
@@ -38,18 +46,16 @@ from imitgame.problems.base import (
     make_results,
     register_problem,
     relative_error,
+    resolve_auto,
     synthetic_theta,
 )
 from imitgame.results import Results
 from imitgame.solver.destabilizer import LearnedDeviation
-from imitgame.solver.exploitability import (
-    ascent_exploitability,
-    exact_exploitability,
-    trained_best_response,
-)
+from imitgame.solver.exploitability import ascent_exploitability, closed_form_deviation
 from imitgame.solver.forward import solve_markov_equilibrium
 from imitgame.solver.objective import MinMaxObjective
-from imitgame.solver.rollout import episode_generator
+from imitgame.solver.regret import DeviationRows
+from imitgame.solver.rollout import episode_generator, rollout, sample_episode_noise
 from imitgame.solver.stabilizer import Stabilizer
 from imitgame.solver.trainer import GDA, EvalRecord
 
@@ -66,7 +72,8 @@ class MarkovInverseProblem(ProblemDefaults):
     theta_true: Tensor | None
     observed: Strategy
     seed: int
-    bc_loss: float | None = None
+    bc_loss: float | None = None  # training fit error of the cloned policy (bc_fit.train_loss)
+    bc_fit: BehaviorFit | None = None
     forward_exploitability: float | None = None
     identifiability: Any = None
 
@@ -88,8 +95,10 @@ class MarkovInverseProblem(ProblemDefaults):
             stacked = torch.stack(grads)
             out["metrics/theta_grad_variance"] = float(stacked.var(0).sum())
             out["metrics/theta_grad_norm"] = float(stacked.mean(0).norm())
-        if self.bc_loss is not None:
-            out["loss/behavior_cloning"] = self.bc_loss
+        if self.bc_fit is not None:
+            out["loss/behavior_cloning"] = self.bc_fit.train_loss
+            if self.bc_fit.holdout_loss is not None:
+                out["loss/behavior_cloning_holdout"] = self.bc_fit.holdout_loss
         return out
 
     def results(self) -> Results:
@@ -100,28 +109,49 @@ class MarkovInverseProblem(ProblemDefaults):
             "exploitability_closed_form": None if closed is None else float(closed.mean()),
             **result.extras,
         }
-        return make_results(
+        episodes = extras.get("evaluation_episodes", self.config.eval_environments)
+        upper = extras.get("exploitability_upper_95")
+        bound = "" if upper is None else f"; 95 % upper bound {upper:.3g}"
+        results = make_results(
             self,
             "markov_inverse",
             theta_hat=result.theta_hat,
             exploitability=result.exploitability,
             exploitability_exact=closed is not None,
-            stopped=result.converged,
+            stopped=~self.trainer.active,
+            converged=result.converged,
+            tolerance=extras.get("exploitability_tolerance"),
             extras=extras,
         )
+        results.exploitability_method = (
+            f"closed-form best response, {episodes} sampled episodes{bound}"
+            if closed is not None
+            else f"separately trained best response, a lower bound, {episodes} episodes{bound}"
+        )
+        return results
 
     def summary_lines(self, results: Results) -> list[str]:
-        """The separately trained best response's figure, where the headline one is the
-        closed form's (otherwise it is the headline figure, printed once)."""
+        """The separately trained best response's figure where the headline one is the closed
+        form's (otherwise it is the headline figure, and printed once)."""
         if not results.exploitability_exact:
             return []
         learned = results.extras["exploitability_best_response"]
-        return [f"  exploitability  {learned:.3e} (separately trained best response)"]
+        return [f"  exploitability  {learned:.3e} (separately trained best response, a check)"]
 
 
 @dataclass
 class MarkovResult:
-    """As the static ``InverseResult``, plus the separately trained best response."""
+    """The answer of a Markov inverse run, per instance ``[K]`` unless noted.
+
+    ``exploitability`` is the headline figure: ``exploitability_closed_form`` (the game's exact
+    best response, sampled) where the game has one, else ``exploitability_best_response`` (a
+    separately trained deviation: a lower bound); ``exploitability_source`` names which
+    (``"closed_form"`` or ``"trained_best_response"``). ``exploitability_upper_95`` is the
+    headline's 95 % upper confidence bound over episodes, ``tolerance`` the bound it must meet
+    (payoff units; None without ``algo.tol_exploitability``), ``payoff_scale`` Σ_i E|G_i(π†)|, and
+    ``converged`` = upper bound ≤ tolerance (the trainer's stopping state when there is no
+    tolerance). ``extras`` are the run-level entries for ``results.json``.
+    """
 
     theta_hat: Tensor
     exploitability: Tensor
@@ -131,6 +161,10 @@ class MarkovResult:
     converged: Tensor
     iterations: int
     extras: dict[str, Any] = field(default_factory=dict)
+    exploitability_source: str = "trained_best_response"
+    exploitability_upper_95: Tensor | None = None
+    tolerance: Tensor | None = None
+    payoff_scale: Tensor | None = None
 
 
 def observed_policy(
@@ -158,15 +192,26 @@ def build_markov_inverse(
     ``theta_known [K, p]`` gives the entries that are not learned (and the synthetic truth's
     layout); ``dataset`` is a trajectory file (.npz) to clone the observed policy from.
     """
+    config = resolve_auto(config, game, owns_profile=True)  # learned deviations, Adam
     theta_known = theta_known.to(device=game.device, dtype=game.dtype)
     k = theta_known.shape[0]
-    bc_loss, forward_exploitability = None, None
+    bc_fit, forward_exploitability = None, None
     if dataset is not None:
         data = load_trajectories(dataset, game, n_instances=k)
         if data.theta_true is not None and theta_true is None:
             theta_true = data.theta_true.to(theta_known).expand(k, game.param_dim)
-        policy, bc_loss = fit_behavior_policy(
-            game, data, k, hidden=config.hidden, steps=config.bc_steps, lr=config.bc_lr
+        policy, bc_fit = fit_behavior_policy(
+            game,
+            data,
+            k,
+            hidden=config.bc_hidden,
+            max_steps=config.bc_steps,
+            lr=config.bc_lr,
+            check_every=config.bc_check_every,
+            patience=config.bc_patience,
+            holdout=config.bc_holdout,
+            tolerance=config.bc_tolerance,
+            seed=seed,
         )
     else:
         if theta_true is None:
@@ -180,7 +225,10 @@ def build_markov_inverse(
         config = copy.copy(config)
         config.estimator = "score"
     mask = learn_mask(game)
-    theta0 = initial_theta(game, theta_known, config.theta_init, mask)
+    if config.lr_theta == 0 and config.theta_init is None:
+        theta0 = theta_known.clone()  # θ held fixed at the configured values: an evaluation
+    else:
+        theta0 = initial_theta(game, theta_known, config.theta_init, mask)
     stabilizer = Stabilizer(theta0, mask, game.param_low, game.param_high, policy)
     deviation = make_policy(
         game, k, config.policy, config.hidden, profile=policy, estimator=config.estimator
@@ -204,12 +252,19 @@ def build_markov_inverse(
         ).clamp(min=0)
 
     gda_config = config
+    widths = (game.param_high - game.param_low)[mask]
     if config.lr_theta_units == "box":
-        # scale-free θ steps: Adam moves each entry by about lr, so scale lr by Θ's width
-        width = (game.param_high - game.param_low)[mask].mean().item()
+        # scale-free θ steps: Adam moves each entry by about lr, so scale lr by Θ's width (and
+        # each entry's step by its own width relative to the mean: box_steps below)
         gda_config = copy.copy(config)
-        gda_config.lr_theta = config.lr_theta * width
+        gda_config.lr_theta = config.lr_theta * widths.mean().item()
+    # the run's length is its budget: the final 95 % bound, not the noisy running estimate,
+    # decides convergence (algo.tol_exploitability is read by score_markov)
+    gda_config = copy.copy(gda_config)
+    gda_config.tol_exploitability = None
     trainer = GDA(objective, gda_config, evaluate=evaluate)
+    if config.lr_theta_units == "box":
+        box_steps(trainer, widths / widths.mean())
     return MarkovInverseProblem(
         game=game,
         config=config,
@@ -219,40 +274,156 @@ def build_markov_inverse(
         theta_true=None if theta_true is None else theta_true.to(theta_known),
         observed=policy,
         seed=seed,
-        bc_loss=bc_loss,
+        bc_loss=None if bc_fit is None else bc_fit.train_loss,
+        bc_fit=bc_fit,
         forward_exploitability=forward_exploitability,
     )
 
 
+def episode_regrets(
+    game: MarkovGame,
+    theta: Tensor,
+    profile: Strategy,
+    deviation: Strategy,
+    *,
+    episodes: int,
+    generator: torch.Generator,
+    entropy_weight: float = 0.0,
+    chunk: int = 65536,
+) -> tuple[Tensor, Tensor]:
+    """ψ per episode ``[K, B]`` (Σ_i of agent i's deviation gain, common shocks across the n + 1
+    rows, as :func:`~imitgame.solver.regret.estimate_regret` averages it) and the payoff scale
+    Σ_i E|G_i(π)| ``[K]`` of the undeviated profile, under ``theta [K, p]``; B = ``episodes``,
+    played at most ``chunk`` (instances × episodes) at a time (bounded memory)."""
+    n, k = game.n_agents, theta.shape[0]
+    chunk = max(1, chunk // k)
+    regrets, magnitudes = [], []
+    with torch.no_grad():
+        for start in range(0, episodes, chunk):
+            b = min(chunk, episodes - start)
+            initial_noise, step_noise = sample_episode_noise(game, (k, b), generator)
+            traj = rollout(
+                game,
+                theta.view(k, 1, theta.shape[-1]),
+                DeviationRows(profile, deviation, n),
+                initial_noise=initial_noise,
+                step_noise=step_noise,
+                batch_shape=(n + 1, k, b),
+            )
+            rewards = traj.rewards
+            if entropy_weight:
+                rewards = rewards - entropy_weight * traj.log_probs
+            returns = (traj.discounts * rewards).sum(0)  # [D, K, b, n]
+            deviating = torch.diagonal(returns[:n], dim1=0, dim2=-1)  # [K, b, n]
+            regrets.append((deviating - returns[n]).sum(-1))
+            magnitudes.append(returns[n].abs().sum(-1))
+    return torch.cat(regrets, -1), torch.cat(magnitudes, -1).mean(-1)
+
+
+def upper_bound_95(per_episode: Tensor) -> Tensor:
+    """mean + 1.96 standard errors over episodes, ``[K, B] -> [K]``, at least 0 (φ ≥ 0)."""
+    b = per_episode.shape[-1]
+    se = per_episode.std(-1) / b**0.5 if b > 1 else torch.zeros_like(per_episode[..., 0])
+    return (per_episode.mean(-1) + 1.96 * se).clamp(min=0)
+
+
+def box_steps(trainer: GDA, ratio: Tensor) -> None:
+    """Scale each learned θ entry's optimiser step by ``ratio [L]`` (its width of Θ over the mean
+    width), so that with ``lr_theta_units=box`` every entry moves about ``lr_theta`` × its own
+    width per step, whatever the spread of the entries' scales (Adam's step is scale-free per
+    element, so this is done on the step, not the gradient). No-op when all widths are equal."""
+    player = trainer.descent
+    theta = trainer.stabilizer.theta_learned
+    if player is None or bool((ratio == 1).all()) or not any(p is theta for p in player.params):
+        return
+    ratio = ratio.to(theta)
+    saved: dict[str, Tensor] = {}
+
+    def before(*_: Any) -> None:
+        saved["theta"] = theta.detach().clone()
+
+    def after(*_: Any) -> None:
+        with torch.no_grad():
+            old = saved.pop("theta")
+            theta.copy_(old + (theta - old) * ratio)
+
+    player.optimizer.register_step_pre_hook(before)
+    player.optimizer.register_step_post_hook(after)
+
+
 def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
-    """θ̂, exploitability of π† under θ̂ (trained best response; closed form where available)."""
+    """θ̂, exploitability of π† under θ̂ (closed form where available, and a separately trained
+    best response), the headline figure's 95 % upper bound, and per-instance convergence."""
     answer = problem.trainer.answer
     theta_hat = answer.theta().detach()
-    config, seed = problem.config, problem.seed + 7
-    learned = trained_best_response(
+    game, config, seed = problem.game, problem.config, problem.seed + 7
+    k, episodes = answer.n_instances, config.bound_environments
+    tau = problem.objective.entropy_weight
+    # the separately trained best response: a fresh deviation ascends ψ, then plays fresh shocks
+    fresh = make_policy(
+        game,
+        k,
+        config.policy,
+        config.hidden,
+        profile=answer.profile(),
+        estimator=problem.objective.estimator,
+    ).to(device=game.device, dtype=game.dtype)
+    ascent_exploitability(
         problem.objective,
         answer,
-        policy=config.policy,
-        hidden=config.hidden,
         steps=config.best_response_steps,
         lr=config.best_response_lr,
-        environments=config.eval_environments,
-        seed=seed,
+        destabilizer=LearnedDeviation(fresh),
+        batch_shape=(k, config.eval_environments),
+        generator=episode_generator(game, seed),
+        rescore_generator=episode_generator(game, seed + 1),
     )
-    closed = exact_exploitability(
-        problem.game,
-        answer.theta().detach(),
-        answer,
-        batch_shape=(answer.n_instances, config.eval_environments),
-        generator=episode_generator(problem.game, seed),
-        entropy_weight=problem.objective.entropy_weight,
+    profile = answer.profile()
+    learned_regret, scale = episode_regrets(
+        game,
+        theta_hat,
+        profile,
+        fresh,
+        episodes=episodes,
+        generator=episode_generator(game, seed + 1),
+        entropy_weight=tau,
     )
+    learned = learned_regret.mean(-1).clamp(min=0)
+    closed, per_episode, source = None, learned_regret, "trained_best_response"
+    deviation = closed_form_deviation(game, answer)
+    if deviation is not None:
+        per_episode, scale = episode_regrets(
+            game,
+            theta_hat,
+            profile,
+            deviation,
+            episodes=episodes,
+            generator=episode_generator(game, seed),
+            entropy_weight=tau,
+        )
+        closed, source = per_episode.mean(-1).clamp(min=0), "closed_form"
+    upper = upper_bound_95(per_episode)
+    tolerance = None
+    if config.tol_exploitability is not None:
+        unit = scale if config.tol_units == "payoff" else torch.ones_like(scale)
+        tolerance = config.tol_exploitability * unit
+        converged = upper <= tolerance
+    else:
+        converged = ~problem.trainer.active  # no criterion: the trainer's own stopping state
     rel = None
     if problem.theta_true is not None:
         rel = relative_error(theta_hat, problem.theta_true, problem.learn_index)
-    extras: dict[str, Any] = {}
-    if problem.bc_loss is not None:
-        extras["behavior_cloning_loss"] = problem.bc_loss
+    extras: dict[str, Any] = {
+        "exploitability_source": source,
+        "exploitability_upper_95": float(upper.mean()),
+        "max_exploitability_upper_95": float(upper.max()),
+        "exploitability_tolerance": None if tolerance is None else float(tolerance.mean()),
+        "payoff_scale": float(scale.mean()),
+        "evaluation_episodes": episodes,
+        "theta_held_fixed": bool(problem.trainer.holds_theta),
+    }
+    if problem.bc_fit is not None:
+        extras.update(problem.bc_fit.extras())
     if problem.forward_exploitability is not None:
         extras["forward_solver_exploitability"] = problem.forward_exploitability
     return MarkovResult(
@@ -261,9 +432,13 @@ def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
         exploitability_best_response=learned,
         exploitability_closed_form=closed,
         relative_error=rel,
-        converged=~problem.trainer.active,
+        converged=converged,
         iterations=problem.trainer.step_count,
         extras=extras,
+        exploitability_source=source,
+        exploitability_upper_95=upper,
+        tolerance=tolerance,
+        payoff_scale=scale,
     )
 
 

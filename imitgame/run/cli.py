@@ -5,19 +5,23 @@ and the ``imitgame`` command: ``--help`` prints :func:`help_text` (built from ``
 :func:`with_resumed_choices` fills in a resumed run's env, :func:`check_overrides` turns an unknown
 game, option or key into one line, and Hydra hands the composed config to :func:`main`, which runs
 :func:`imitgame.run.runner.run` with Ctrl-C/SIGTERM turned into a checkpointed stop and each
-failure into ``error: <one line>`` and its exit code.
+failure into ``error: <one line>`` (on stderr and in the run's log) and its exit code; a run
+rejected before it wrote anything leaves no folder (:func:`discard_untouched`). A ``--multirun``
+ends with its table (:mod:`imitgame.run.sweep`), also when a failing job stops it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 import signal
 import sys
 import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -26,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from imitgame.errors import DivergenceError, ImitgameError, Interrupted, NotConverged
+from imitgame.run import sweep  # registers the job-folder resolver of configs/config.yaml
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -36,6 +41,8 @@ CONFIG_NAME = "config"
 HELP_FLAGS = ("-h", "--help")
 HELP_WIDTH = 100
 JOB_NAME = "train"  # Hydra's job name: the run folder's log file is <JOB_NAME>.log
+FAIL_LOGGER = "imitgame.exit"  # a failed run's last line: stderr and the log (configs/config.yaml)
+_LOGGERS = ("", "imitgame", FAIL_LOGGER)  # root, the runner's summary, FAIL_LOGGER
 
 
 def _one_line(err: Exception) -> str:
@@ -86,31 +93,92 @@ def _choice(group: str) -> str | None:
     return HydraConfig.get().runtime.choices.get(group)
 
 
+def _log_files(run_dir: Path) -> list[logging.FileHandler]:
+    """The logging file handlers (root's and ours) that write into ``run_dir``."""
+    found: list[logging.FileHandler] = []
+    for handler in (h for name in _LOGGERS for h in logging.getLogger(name or None).handlers):
+        if not isinstance(handler, logging.FileHandler) or handler in found:
+            continue
+        if Path(handler.baseFilename).parent == run_dir:
+            found.append(handler)
+    return found
+
+
+def untouched(run_dir: Path, record: str | None) -> bool:
+    """Whether ``run_dir`` holds only what a run writes before its first step: the runner's
+    ``config.yaml``, Hydra's ``record`` folder (``.hydra``) and empty log files (ask before
+    logging the error)."""
+    if not run_dir.is_dir():
+        return False
+    logs: set[str] = set()
+    for handler in _log_files(run_dir):
+        handler.flush()
+        logs.add(Path(handler.baseFilename).name)
+    for entry in run_dir.iterdir():
+        if entry.name == "config.yaml" and entry.is_file():
+            continue
+        if (
+            entry.name == record
+            and entry.is_dir()
+            and all(p.is_file() and p.suffix == ".yaml" for p in entry.iterdir())
+        ):
+            continue
+        if entry.name in logs and entry.is_file() and entry.stat().st_size == 0:
+            continue
+        return False
+    return True
+
+
+def discard_untouched(run_dir: Path) -> None:
+    """Remove a rejected run's folder, closing the log files open in it first."""
+    for handler in _log_files(run_dir):
+        for name in _LOGGERS:
+            logging.getLogger(name or None).removeHandler(handler)
+        handler.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _fail(
+    message: str, code: int, discard: Path | None = None, level: int = logging.ERROR
+) -> NoReturn:
+    """``message`` on stderr and in the run's log; remove ``discard`` (an untouched run folder);
+    exit with ``code``."""
+    log = logging.getLogger(FAIL_LOGGER)
+    if log.handlers:
+        log.log(level, message)
+    else:  # logging not configured as in configs/config.yaml
+        print(message, file=sys.stderr)
+    if discard is not None:
+        discard_untouched(discard)
+    sys.exit(code)
+
+
 def main(cfg: DictConfig) -> dict[str, Any] | None:
     """Hydra task function: one run; errors become one line on stderr and a non-zero exit code
     (2: bad input, 3: diverged, 4: not converged under strict=true, 130: interrupted after a
-    checkpoint)."""
+    checkpoint). A single run rejected as bad input before writing anything (not a resume, not a
+    sweep's job) leaves no folder."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from imitgame.run.runner import run
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run(cfg, run_dir, env_name=_choice("env"), stop=stop)
     except ImitgameError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        single = hydra_cfg.mode == RunMode.RUN and not cfg.get("resume")
+        clean = single and untouched(run_dir, hydra_cfg.output_subdir)
+        _fail(f"error: {err}", EXIT_BAD_INPUT, discard=run_dir if clean else None)
     except DivergenceError as err:
-        print(f"error: training diverged: {err}", file=sys.stderr)
-        sys.exit(EXIT_DIVERGED)
+        _fail(f"error: training diverged: {err}", EXIT_DIVERGED)
     except NotConverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_NOT_CONVERGED)
+        _fail(f"error: {err}", EXIT_NOT_CONVERGED)
     except Interrupted as err:
-        print(str(err), file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        _fail(str(err), EXIT_INTERRUPTED, level=logging.WARNING)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -297,4 +365,7 @@ def console_main(
     args = with_resumed_choices(args)
     check_overrides(config_dir, CONFIG_NAME, args)
     sys.argv = [sys.argv[0], *args]
-    hydra_main(config_dir)()
+    try:
+        hydra_main(config_dir)()
+    finally:
+        sweep.write_stopped_sweep()

@@ -11,6 +11,7 @@ Nothing here depends on the problem's kind, on Hydra, on signals or on exit code
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import time
 from pathlib import Path
@@ -184,11 +185,16 @@ def run(
 
     results = problem.results()
     problem.save_artifacts(run_dir, OmegaConf.to_container(cfg.env, resolve=True))
+    tracker.figure(run_dir / "convergence.png")
     results.env = env_name
     results.wall_seconds = elapsed_before + time.perf_counter() - started
     results.save(run_dir)
-    tracker.figure(run_dir / "convergence.png")
-    print(results.summary(problem.summary_lines(results)) + f"\n  run folder      {run_dir}")
+    summary = results.summary(problem.summary_lines(results)) + f"\n  run folder      {run_dir}"
+    log = logging.getLogger("imitgame")
+    if log.handlers:  # the command line's logging: the console and the run's train.log
+        log.info(summary)
+    else:  # a library call
+        print(summary)
     if cfg.get("strict") and results.all_converged is False:
         k, converged = results.instances, results.converged_instances
         raise NotConverged(

@@ -11,6 +11,9 @@ One outer iteration, top to bottom:
 
 ``method`` chooses the update rule: ``plain``; ``extragradient`` (step from the gradient at a
 look-ahead point θ − η∇); ``optimistic`` (step along 2∇_t − ∇_{t−1}).
+``optimizer=lbfgs`` (θ only, against an exact max-oracle, so that there is no ascent player):
+step 2 becomes 20 quasi-Newton iterations with a strong-Wolfe line search on φ(θ) = max_ρ ψ,
+whose gradient is ∇_θ ψ at the oracle's ρ (Danskin) — scale-free steps for ill-conditioned θ.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class Player:
     project: Callable[[], None]
     maximize: bool
     previous_grads: list[Tensor] | None = field(default=None)
+
+
+def _constant(t: int) -> float:
+    return 1.0
 
 
 def _lr_lambda(config: GDAConfig) -> Callable[[int], float]:
@@ -121,6 +128,10 @@ class GDA:
 
     ``evaluate(stabilizer) -> [K]`` measures the exploitability of the stabilizer's answer (an
     exact oracle or a fresh ascent); without it the current ψ stands in (a lower bound).
+
+    ``config.lr_theta = 0`` holds θ fixed (``holds_theta``): θ gets no descent step, and when the
+    stabilizer owns nothing else the run is an evaluation — the destabilizer alone ascends (or, with
+    nothing to train at all, :meth:`iterate` yields the starting evaluation and ends).
     """
 
     def __init__(
@@ -143,8 +154,11 @@ class GDA:
         self.last_theta = self.stabilizer.theta().detach().clone()
         self.average = IterateAverage(self.stabilizer, config.averaging, config.ema_decay)
 
+        # lr_theta = 0 holds θ fixed: no θ group (the run measures the profile's exploitability)
+        self.holds_theta = bool(self.stabilizer.theta_parameters()) and config.lr_theta == 0
+        theta_params = [] if self.holds_theta else self.stabilizer.theta_parameters()
         groups = [
-            {"params": self.stabilizer.theta_parameters(), "lr": config.lr_theta, "name": "theta"},
+            {"params": theta_params, "lr": config.lr_theta, "name": "theta"},
             {
                 "params": self.stabilizer.profile_parameters(),
                 "lr": config.lr_profile,
@@ -161,20 +175,48 @@ class GDA:
             self.ascent = self._player(
                 "destabilizer", dev_groups, self.destabilizer.project, maximize=True
             )
-        if self.descent is None:
+        if self.descent is None and not self.holds_theta:
             raise ImitgameError("the stabilizer owns nothing to learn (no θ entries, fixed π)")
+        if config.optimizer == "lbfgs" and (self.ascent is not None or config.method != "plain"):
+            raise ImitgameError(
+                "algo.optimizer=lbfgs needs an exact max-oracle (algo.destabilizer=best_response) "
+                "and algo.method=plain: a learned destabilizer moves the objective under the "
+                "line search"
+            )
 
     def _player(
         self, name: str, groups: list[dict], project: Callable[[], None], *, maximize: bool
     ) -> Player | None:
         if not groups:
             return None
-        if self.config.optimizer == "adam":
+        schedule = _lr_lambda(self.config)
+        if self.config.optimizer == "lbfgs" and not maximize:
+            if len(groups) != 1 or groups[0]["name"] != "theta":
+                raise ImitgameError(
+                    "algo.optimizer=lbfgs needs a stabilizer that owns θ alone (inverse problems); "
+                    "use adam"
+                )
+            # quasi-Newton steps on θ with a strong-Wolfe line search (20 iterations per step):
+            # scale-free, and exact when the destabilizer is an exact max-oracle (Danskin)
+            optimizer = torch.optim.LBFGS(
+                groups[0]["params"],
+                lr=groups[0]["lr"],
+                max_iter=20,  # inner quasi-Newton iterations per GDA step (projection after)
+                history_size=20,
+                line_search_fn="strong_wolfe",
+                # the trainer's own criteria decide when θ has converged, not L-BFGS's defaults
+                # (which stop at a loss change of 1e-9, far above float64's floor on φ)
+                tolerance_grad=1e-14,
+                tolerance_change=1e-16,
+            )
+            optimizer.param_groups[0]["name"] = "theta"
+            schedule = _constant
+        elif self.config.optimizer in ("adam", "auto", "lbfgs"):
             betas = (self.config.adam_beta1, self.config.adam_beta2)
             optimizer = torch.optim.Adam(groups, betas=betas, maximize=maximize)
         else:
             optimizer = torch.optim.SGD(groups, maximize=maximize)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(self.config))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         player = Player(
             name=name,
             params=[p for g in groups for p in g["params"]],
@@ -256,9 +298,37 @@ class GDA:
                     keep = self.active.view(-1, *([1] * (p.dim() - 1)))
                     p.copy_(torch.where(keep, p, v))
 
+    def _lbfgs_update(self, player: Player) -> ObjectiveTerms:
+        """L-BFGS iterations of the stabilizer: the closure re-evaluates the objective (and
+        with it the exact best responses) at every line-search point."""
+        frozen = None if bool(self.active.all()) else self._snapshot([player])
+        last: dict[str, ObjectiveTerms] = {}
+
+        def closure() -> Tensor:
+            grads, terms = self._gradients([player])
+            for p, g in zip(player.params, grads[0]):
+                p.grad = g
+            last["terms"] = terms
+            return terms.loss.detach()
+
+        player.optimizer.step(closure)
+        player.optimizer.zero_grad(set_to_none=True)
+        player.project()
+        if frozen is not None:
+            self._restore_frozen([player], frozen)
+        return last["terms"]
+
     def step(self) -> ObjectiveTerms:
         """One outer GDA iteration."""
         cfg = self.config
+        if self.descent is None:  # θ held fixed, nothing else to learn: the deviations ascend
+            terms = self._ascend_only()
+            self._after_step()
+            return terms
+        if cfg.optimizer == "lbfgs":
+            terms = self._lbfgs_update(self.descent)
+            self._after_step()
+            return terms
         if self.ascent is not None:
             extra = cfg.ascent_steps if cfg.updates == "alternating" else cfg.ascent_steps - 1
             for _ in range(extra):
@@ -267,12 +337,25 @@ class GDA:
             terms = self._update([self.ascent, self.descent])
         else:
             terms = self._update([self.descent])
+        self._after_step()
+        return terms
+
+    def _ascend_only(self) -> ObjectiveTerms:
+        """``ascent_steps`` destabilizer updates (an evaluation run: the stabilizer is fixed)."""
+        if self.ascent is None:
+            with torch.no_grad():
+                return self.objective()
+        for _ in range(self.config.ascent_steps):
+            terms = self._update([self.ascent])
+        return terms
+
+    def _after_step(self) -> None:
+        cfg = self.config
         started = self.step_count >= int(cfg.average_start * cfg.iterations)
         self.average.update(self.stabilizer, self.active, started)
         for player in self.players:
             player.scheduler.step()
         self.step_count += 1
-        return terms
 
     # --- evaluation and stopping -----------------------------------------------------------------
     @property
@@ -333,6 +416,8 @@ class GDA:
         try:
             if self.step_count == 0:
                 yield self.evaluate()  # the starting point, for the record
+            if not self.players:
+                return  # θ held fixed and nothing else learns: the first evaluation is the run
             while self.step_count < cfg.iterations and bool(self.active.any()):
                 if self.stop_requested or (
                     self.stop_event is not None and self.stop_event.is_set()
@@ -345,7 +430,9 @@ class GDA:
                     record = self.evaluate()
                     postfix = {"regret": f"{record.regret.mean().item():.3g}"}
                     if record.exploitability is not None:
-                        postfix["exploit"] = f"{record.exploitability.mean().item():.3g}"
+                        # the evaluator's running figure for the current answer (Markov games: a
+                        # short warm-started ascent, not the final exploitability)
+                        postfix["run_exploit"] = f"{record.exploitability.mean().item():.3g}"
                     postfix["active"] = int(record.active.sum())
                     bar.set_postfix(postfix)
                     yield record

@@ -27,8 +27,9 @@ CONFIG_DIR = ROOT / "configs"
 
 @pytest.mark.parametrize("refit_every", [0, 1])
 def test_no_peeking_at_day_d(refit_every):
-    """Changing day D's forbidden columns changes no forecast of day D (model and baselines),
-    with the game kept as fitted or refitted at every midnight on the history known then."""
+    """Changing day D's forbidden columns changes no forecast of day D (model, baselines and
+    LEAR), with the game kept as fitted or refitted at every midnight on the history known
+    then."""
     frame = load_energy_csv(resolve_data_path("spain"))
     train = frame[(frame["date"] >= "2016-03-01") & (frame["date"] <= "2016-03-31")]
     test = frame[(frame["date"] >= "2016-04-01") & (frame["date"] <= "2016-04-03")]
@@ -40,7 +41,7 @@ def test_no_peeking_at_day_d(refit_every):
         day = pd.Timestamp("2016-04-02")
         env, algo = settings(CONFIG_DIR)
         plan = Recalibration(env, algo, every=refit_every, iterations=3, window_days=20)
-        kwargs = dict(orders=((1, 0, 1),), recalibration=plan)
+        kwargs = dict(orders=((1, 0, 1),), recalibration=plan, lear_windows=(14,))
         before = forecast_all(game, theta, train, test, **kwargs)
         changed = test.copy()
         on_day = changed["date"] == day
@@ -52,14 +53,14 @@ def test_no_peeking_at_day_d(refit_every):
         after = forecast_all(game, theta, train, changed, **kwargs)
     finally:
         torch.set_default_dtype(torch.float32)
-    names = ["model", "arima", "arimax", "naive_day", "naive_week"]
+    names = ["model", "arima", "arimax", "naive_day", "naive_week", "lear_14", "lear_ensemble"]
     d = before["date"] == "2016-04-02"
     assert d.sum() == 24
     np.testing.assert_array_equal(before.loc[d, names].to_numpy(), after.loc[d, names].to_numpy())
     # ... while the actuals did change, and the next day's history-based forecasts see it
     assert not np.allclose(before.loc[d, "actual"], after.loc[d, "actual"])
     nxt = before["date"] == "2016-04-03"
-    for name in ("model", "arima", "naive_day"):
+    for name in ("model", "arima", "naive_day", "lear_14"):
         assert not np.allclose(before.loc[nxt, name], after.loc[nxt, name])
     assert len(before.attrs["refits"]) == (2 if refit_every else 0)  # at 04-02 and 04-03
 
@@ -80,19 +81,31 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
     torch.set_default_dtype(torch.float64)
     try:
         tiny = ["--iterations", "20", "--recalibrate-every", "2", "--recalibrate-iterations", "3"]
+        tiny += ["--lear-windows", "7", "56"]  # 18 days of history: 7 fits, 56 does not
         out = tmp_path / "forecast"
         metrics = forecast_electricity.main(
             ["--train", str(train), "--test", str(test), "--out", str(out)]
             + ["--cache", str(tmp_path / "fits"), *tiny]
         )
-        assert set(metrics["mse"]) == set(FORECASTERS)
+        lear = ["lear_7", "lear_ensemble"]
+        assert list(metrics["mse"]) == [*FORECASTERS, *lear]
+        assert metrics["lear"]["windows"] == [7] and set(metrics["lear"]["skipped"]) == {"56"}
+        for key in ("mae", "rmse", "smape", "rmae"):
+            assert set(metrics[key]) == set(metrics["mse"]), key
+        assert metrics["rmae"]["naive_week"] == 1.0
+        assert metrics["rmse"]["model"] == pytest.approx(metrics["mse"]["model"] ** 0.5)
+        for kind in ("squared", "absolute"):
+            tests = metrics["diebold_mariano"][kind]
+            assert set(tests) == set(metrics["mse"]) - {"model"}
+            assert all(t["days"] == 4 for t in tests.values())
         assert metrics["days"] == 4 and len(metrics["refits"]) == 1  # at 03-11
         assert (metrics["hours"], metrics["hours_without_actual"]) == (95, 1)
         assert all(np.isfinite(v) for v in metrics["mse"].values())
         assert metrics["equilibrium_regret_test"] < 1e-9  # forecasts are equilibrium prices
         for name in ("metrics.json", "predictions.csv", "forecast.png", "model.pt"):
             assert (out / name).is_file(), name
-        assert len(pd.read_csv(out / "predictions.csv")) == 4 * 24
+        written = pd.read_csv(out / "predictions.csv")
+        assert len(written) == 4 * 24 and {"lear_7", "lear_ensemble"} <= set(written)
         least_squares = electricity_least_squares.main(
             ["--train", str(train), "--test", str(test), "--metrics", str(out / "metrics.json")]
         )
@@ -101,7 +114,10 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
         result = backtest_electricity.main(
             [str(source), "--periods", "2016-03-07:2016-03-09", "2016-03-10:2016-03-12"]
             + ["--out", str(tmp_path / "backtest"), "--iterations", "20"]
-            + ["--forecast-args", "--recalibrate-every 0 --cache " + str(tmp_path / "fits")]
+            + [
+                "--forecast-args",
+                "--recalibrate-every 0 --lear-windows 7 --cache " + str(tmp_path / "fits"),
+            ]
         )
     finally:
         torch.set_default_dtype(torch.float32)
@@ -112,7 +128,14 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
     assert [p["days"] for p in periods] == [3, 3, 6]
     pooled = periods[-1]["mse"]["model"]
     assert pooled == pytest.approx((periods[0]["mse"]["model"] + periods[1]["mse"]["model"]) / 2)
-    assert (tmp_path / "backtest" / "backtest.md").is_file()
+    assert periods[-1]["mae"]["lear_ensemble"] == pytest.approx(
+        (periods[0]["mae"]["lear_ensemble"] + periods[1]["mae"]["lear_ensemble"]) / 2
+    )
+    assert periods[-1]["diebold_mariano"]["squared"]["lear_7"]["days"] == 6
+    markdown = (tmp_path / "backtest" / "backtest.md").read_text()
+    for heading in ("### MSE", "### MAE", "### rMAE", "### Diebold"):
+        assert heading in markdown
+    assert "lear_ensemble" in markdown
 
 
 def test_split_script_runs_from_any_cwd_on_the_shipped_data(tmp_path):
