@@ -110,6 +110,7 @@ class Results:
                 "exploitability": float(self.exploitability[i]),
                 "converged": None if self.converged is None else bool(self.converged[i]),
                 "relative_error": None if rel is None else float(rel[i]),
+                "identified": None if self.identified is None else bool(self.identified[i]),
             }
             row.update(zip(self.learned_params, self.theta_hat[i, self.learn_index].tolist()))
             rows.append(row)
@@ -220,6 +221,11 @@ class Results:
             converged = None
         rank = payload.get("identifiability_rank")
         identified = payload.get("identified")
+        flags = None if rows is None else [r.get("identified") for r in rows]
+        if flags and all(isinstance(f, bool) for f in flags):
+            identified_k = torch.tensor(flags)
+        else:
+            identified_k = None if identified is None else torch.full((k,), bool(identified))
         intervals = payload.get("intervals")
         return cls(
             problem=payload.get("problem", "inverse"),
@@ -230,7 +236,7 @@ class Results:
             exploitability=exploit,
             exploitability_exact=bool(payload["exploitability_exact"]),
             converged=converged,
-            identified=None if identified is None else torch.full((k,), bool(identified)),
+            identified=identified_k,
             identifiability_rank=None
             if rank is None
             else torch.as_tensor(rank, dtype=torch.long).reshape(k),
@@ -302,11 +308,11 @@ class Results:
                     "inverse equilibrium, not necessarily the true θ"
                 )
         if failed:
+            tol = "none" if self.tol_exploitability is None else f"{self.tol_exploitability:.3g}"
             lines.append(
                 f"  WARNING: {k - converged} of {k} instance(s) did not converge in "
-                f"{self.iterations} iterations (exploitability up to "
-                f"{float(self.exploitability.max()):.3g} > tolerance "
-                f"{self.tol_exploitability:.3g})."
+                f"{self.iterations} iterations (largest exploitability "
+                f"{float(self.exploitability.max()):.3g}; tolerance {tol})."
                 " Try more algo.iterations, a smaller algo.lr_theta, algo=extragradient, or "
                 "algo.destabilizer=best_response where the game has a closed-form best response."
             )

@@ -6,6 +6,7 @@ import torch
 from envs.cournot import Cournot
 from imitgame.config import AlgoConfig, typed
 from imitgame.data.observed import simulate_observed
+from imitgame.game.base import StaticGame
 from imitgame.problems.inverse import solve_inverse
 from tests.conftest import compose_config
 
@@ -105,3 +106,37 @@ def test_auto_choices_follow_the_game():
     assert forward.optimizer == "adam"
     markov = resolve_auto(auto, FishWar(), owns_profile=True)
     assert (markov.destabilizer, markov.optimizer) == ("learned", "adam")
+
+
+class _RootGame(StaticGame):
+    """u_i = √θ_i a_i − a_i²/2: undefined for θ < 0, so a line search must stay inside Θ."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            n_agents=1,
+            action_dim=1,
+            action_low=0.0,
+            action_high=10.0,
+            param_names=["theta"],
+            param_low=0.01,
+            param_high=10.0,
+            true_params=[0.05],
+        )
+
+    def payoffs(self, actions, theta, context=None):
+        a = actions[..., 0]
+        return theta.sqrt() * a - 0.5 * a**2
+
+    def best_response(self, actions, theta, context=None):
+        return theta.sqrt().unsqueeze(-1).expand_as(actions).clone()
+
+    def equilibrium(self, theta, context=None):
+        return theta.sqrt()[..., None]  # [..., n = 1, d = 1]
+
+
+def test_lbfgs_never_evaluates_the_game_outside_its_parameter_box():
+    game = _RootGame()
+    observed = simulate_observed(game, game.true_params[None])
+    algo = AlgoConfig(destabilizer="best_response", optimizer="lbfgs", iterations=200)
+    result = solve_inverse(game, observed, algo)
+    assert abs(float(result.theta_hat[0, 0]) - 0.05) < 1e-6

@@ -150,3 +150,32 @@ def test_results_round_trip_and_frame(tmp_path):
     assert list(frame.columns[:3]) == ["estimate", "true", "relative_error"]
     assert len(frame) == 60 * 3
     assert re.search(r"converged\s+\d+ of 60", back.summary())
+
+
+def test_load_run_keeps_per_instance_identification(tmp_path):
+    result = Results(
+        problem="inverse",
+        param_names=["a", "b"],
+        learned_params=["a"],
+        theta_hat=torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64),
+        theta_true=None,
+        exploitability=torch.tensor([0.0, 1.0], dtype=torch.float64),
+        exploitability_exact=True,
+        converged=torch.tensor([True, False]),
+        identified=torch.tensor([True, False]),
+        tol_exploitability=1e-10,
+    )
+    back = load_run(result.save(tmp_path))
+    assert back.identified.tolist() == [True, False]
+    assert back.converged.tolist() == [True, False]
+
+
+def test_a_step_criterion_alone_still_tests_convergence(tmp_path):
+    results = run(
+        tmp_path,
+        "env=cournot",
+        "algo.tol_exploitability=null",
+        "algo.optimizer=adam",
+        "algo.iterations=20",
+    )
+    assert results["converged_instances"] == 0  # tested (tol_step), and not met: not "None"

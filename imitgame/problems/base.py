@@ -121,8 +121,10 @@ def problem_spec(name: str | None, game: MarkovGame) -> ProblemSpec:
 def resolve_auto(algo: AlgoConfig, game: MarkovGame, *, owns_profile: bool) -> AlgoConfig:
     """``algo`` with its ``auto`` choices made: the destabilizer is the game's exact best
     response where it has one (else learned deviations); θ takes quasi-Newton (L-BFGS) steps
-    when the stabilizer owns θ alone against an exact oracle — the inner max is then exact and
-    min_θ φ(θ) an ordinary smooth minimisation — and Adam steps otherwise."""
+    when the stabilizer owns θ alone against an exact oracle in float64 — the inner max is then
+    exact and min_θ φ(θ) an ordinary minimisation — and Adam steps otherwise. (L-BFGS shares one
+    line search across the K instances of a batch, so a batch is not bit-identical to K single
+    runs as it is with Adam; each instance's convergence is still judged on its own.)"""
     from imitgame.game.base import StaticGame
 
     algo = copy.copy(algo)
@@ -130,8 +132,12 @@ def resolve_auto(algo: AlgoConfig, game: MarkovGame, *, owns_profile: bool) -> A
         exact = isinstance(game, StaticGame) and game.has_best_response
         algo.destabilizer = "best_response" if exact else "learned"
     if algo.optimizer == "auto":
+        # float32: a line search on φ values at round-off stops early and silently; Adam does not
         quasi_newton = (
-            algo.destabilizer == "best_response" and not owns_profile and algo.method == "plain"
+            algo.destabilizer == "best_response"
+            and not owns_profile
+            and algo.method == "plain"
+            and game.dtype == torch.float64
         )
         algo.optimizer = "lbfgs" if quasi_newton else "adam"
     return algo
@@ -191,12 +197,12 @@ def relative_error(theta_hat: Tensor, theta_true: Tensor, index: Tensor) -> Tens
 
 
 def converged_instances(
-    stopped: Tensor, exploitability: Tensor, tolerance: float | None
+    stopped: Tensor, exploitability: Tensor, tolerance: float | None, tol_step: float | None
 ) -> Tensor | None:
     """Per instance ``[K]``: stopped by the trainer's criteria, or final exploitability within
     ``tolerance``; None when the run has no criterion at all (convergence was not tested)."""
     if tolerance is None:
-        return None if not bool(stopped.any()) else stopped
+        return stopped if tol_step is not None else None
     return stopped | (exploitability.to(stopped.device) <= tolerance)
 
 
@@ -222,7 +228,9 @@ def make_results(
     if tolerance is None:
         tolerance = problem.trainer.config.tol_exploitability
     if converged is None:
-        converged = converged_instances(stopped, exploitability, tolerance)
+        converged = converged_instances(
+            stopped, exploitability, tolerance, problem.trainer.config.tol_step
+        )
     cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
     return Results(
         problem=name,

@@ -10,6 +10,7 @@ Nothing here depends on the problem's kind, on Hydra, on signals or on exit code
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import threading
@@ -74,8 +75,9 @@ def build_game(env_cfg: DictConfig) -> MarkovGame:
     return cls(**kwargs)
 
 
-def build_problem(cfg: DictConfig) -> Problem:
-    """Game, registry entry, typed ``algo``/``data`` and the wired problem, from a config."""
+def build_problem(cfg: DictConfig) -> tuple[Problem, Any]:
+    """Game, registry entry, typed ``algo``/``data`` and the wired problem, from a config;
+    returns the problem and its typed ``algo`` (every option filled in by the schema)."""
     if not isinstance(cfg.get("seed"), int):
         raise ImitgameError(f"bad value for seed: {cfg.get('seed')!r} is not an int")
     device = resolve_device(str(cfg.device))
@@ -87,7 +89,7 @@ def build_problem(cfg: DictConfig) -> Problem:
     game = game.to(device=device, dtype=dtype)
     spec = problem_spec(cfg.algo.get("problem"), game)
     algo = typed(spec.config, cfg.algo, "algo")
-    return spec.build(game, algo, data, cfg.seed)
+    return spec.build(game, algo, data, cfg.seed), algo
 
 
 def run(
@@ -118,7 +120,13 @@ def run(
         OmegaConf.save(cfg, run_dir / CONFIG, resolve=True)
 
     started = time.perf_counter()  # wall_seconds covers building, training and scoring
-    problem = build_problem(cfg)
+    problem, algo = build_problem(cfg)
+    if not resumed:
+        # the options that ran, every one (``algo: auto`` leaves them to the problem's schema)
+        cfg = OmegaConf.create(
+            {**OmegaConf.to_container(cfg, resolve=True), "algo": dataclasses.asdict(algo)}
+        )
+        OmegaConf.save(cfg, run_dir / CONFIG)
     trainer = problem.trainer
     trainer.stop_event = stop
     objective = trainer.objective
@@ -128,9 +136,9 @@ def run(
     if resumed:
         state = checkpoint.load(run_dir / CHECKPOINT, problem.game.device)
         trainer.load_state_dict(state["trainer"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # RNG states are CPU byte tensors on any device
         if state.get("rollout_rng") is not None and objective.generator is not None:
-            objective.generator.set_state(state["rollout_rng"])
+            objective.generator.set_state(state["rollout_rng"].cpu())
         objective.regret_weight = state.get("regret_weight", objective.regret_weight)
         problem.load_state_dict(state.get("problem", {}))
         elapsed_before = float(state["wall_seconds"])

@@ -125,7 +125,7 @@ class RunTracker:
         shown = "" if len(self.learn_index) <= MAX_TRACES else f", first {MAX_TRACES} entries"
         ax.set_title(f"θ̂ (instance 0{shown}; dashed: true)")
         ax.set_xlabel("iteration")
-        if len(names) <= 10:
+        if 0 < len(names) <= 10:
             ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(path, dpi=110)

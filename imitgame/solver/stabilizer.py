@@ -59,8 +59,15 @@ class Stabilizer(nn.Module):
         return self.learn_index.numel() > 0
 
     def theta(self) -> Tensor:
-        """The full parameter vector ``[K, p]`` (differentiable in the learned entries)."""
-        return self.theta_fixed.index_copy(1, self.learn_index, self.theta_learned)
+        """The full parameter vector ``[K, p]`` (differentiable in the learned entries).
+
+        The learned entries are read through a clamp onto Θ: after every step they lie inside it
+        anyway (the identity, gradient included), but a line search's trial point outside Θ is
+        evaluated at its projection, with no gradient pushing further out — the game is never
+        called outside its parameter box."""
+        idx = self.learn_index
+        learned = self.theta_learned.clamp(self.low[idx], self.high[idx])
+        return self.theta_fixed.index_copy(1, idx, learned)
 
     def profile(self) -> Strategy:
         return self.profile_strategy

@@ -311,12 +311,28 @@ class GDA:
             last["terms"] = terms
             return terms.loss.detach()
 
-        player.optimizer.step(closure)
+        start = self._snapshot([player])
+        try:
+            player.optimizer.step(closure)
+        except DivergenceError:
+            self._restore_all([player], start)  # the line search left θ at its failed trial
+            raise
         player.optimizer.zero_grad(set_to_none=True)
+        before = [p.detach().clone() for p in player.params]
         player.project()
         if frozen is not None:
             self._restore_frozen([player], frozen)
+        if any(not torch.equal(b, p) for b, p in zip(before, player.params)):
+            # projection (or freezing) moved θ off the quasi-Newton step: its curvature pairs
+            # no longer describe the steps taken, so start the history afresh
+            player.optimizer.state.clear()
         return last["terms"]
+
+    @torch.no_grad()
+    def _restore_all(self, players: list[Player], saved: list[list[Tensor]]) -> None:
+        for player, values in zip(players, saved):
+            for p, v in zip(player.params, values):
+                p.copy_(v)
 
     def step(self) -> ObjectiveTerms:
         """One outer GDA iteration."""
