@@ -261,3 +261,10 @@ def test_multirun_sweeps_do_not_collide(tmp_path, launcher):
     assert len(results) == 2
     firms = sorted(len(json.loads(p.read_text())["learned_params"]) for p in results)
     assert firms == [2, 3]
+
+
+def test_resume_refuses_options_it_would_ignore(tmp_path):
+    proc = train(f"resume={tmp_path}", "algo.iterations=5")
+    assert proc.returncode == 2
+    assert "would be ignored: algo.iterations=5" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0

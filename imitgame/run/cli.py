@@ -57,7 +57,19 @@ def _one_line(err: Exception) -> str:
 def with_resumed_choices(argv: list[str]) -> list[str]:
     """``resume=RUN`` alone is enough: take the run's env choice from its ``.hydra`` record."""
     resume = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
-    if not resume or any(a.startswith("env=") for a in argv):
+    if not resume:
+        return argv
+    # a resumed run continues with its saved config: any other option would be ignored
+    kept = ("resume=", "env=", "hydra.", "progress=", "threads=", "-")
+    ignored = [a for a in argv if not a.lstrip("+~").startswith(kept)]
+    if ignored:
+        print(
+            f"error: resume= continues the run with its saved config; these options would be "
+            f"ignored: {' '.join(ignored)} (start a new run to change them)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    if any(a.startswith("env=") for a in argv):
         return argv
     record = Path(resume[0]) / ".hydra" / "hydra.yaml"
     if not record.is_file():
