@@ -75,7 +75,6 @@ class MarkovInverseProblem(ProblemDefaults):
     bc_loss: float | None = None  # training fit error of the cloned policy (bc_fit.train_loss)
     bc_fit: BehaviorFit | None = None
     forward_exploitability: float | None = None
-    identifiability: Any = None
 
     def on_record(self, record: EvalRecord) -> dict[str, float]:
         """TensorBoard extras: policy losses and the variance of the θ-gradient estimator."""
