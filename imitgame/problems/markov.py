@@ -51,7 +51,11 @@ from imitgame.problems.base import (
 )
 from imitgame.results import Results
 from imitgame.solver.destabilizer import LearnedDeviation
-from imitgame.solver.exploitability import ascent_exploitability, closed_form_deviation
+from imitgame.solver.exploitability import (
+    ascent_exploitability,
+    closed_form_deviation,
+    trained_best_response,
+)
 from imitgame.solver.forward import solve_markov_equilibrium
 from imitgame.solver.objective import MinMaxObjective
 from imitgame.solver.regret import DeviationRows
@@ -356,26 +360,18 @@ def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
     answer = problem.trainer.answer
     theta_hat = answer.theta().detach()
     game, config, seed = problem.game, problem.config, problem.seed + 7
-    k, episodes = answer.n_instances, config.bound_environments
+    episodes = config.bound_environments
     tau = problem.objective.entropy_weight
-    # the separately trained best response: a fresh deviation ascends ψ, then plays fresh shocks
-    fresh = make_policy(
-        game,
-        k,
-        config.policy,
-        config.hidden,
-        profile=answer.profile(),
-        estimator=problem.objective.estimator,
-    ).to(device=game.device, dtype=game.dtype)
-    ascent_exploitability(
+    # the separately trained best response, then scored per episode for the confidence bound
+    _, fresh = trained_best_response(
         problem.objective,
         answer,
+        policy=config.policy,
+        hidden=config.hidden,
         steps=config.best_response_steps,
         lr=config.best_response_lr,
-        destabilizer=LearnedDeviation(fresh),
-        batch_shape=(k, config.eval_environments),
-        generator=episode_generator(game, seed),
-        rescore_generator=episode_generator(game, seed + 1),
+        environments=config.eval_environments,
+        seed=seed,
     )
     profile = answer.profile()
     learned_regret, scale = episode_regrets(

@@ -114,7 +114,7 @@ def solve_markov_equilibrium(
         pass
     for p in profile.parameters():
         p.requires_grad_(False)
-    exploit = trained_best_response(
+    exploit, _ = trained_best_response(
         objective,
         trainer.stabilizer,
         policy=config.policy,
