@@ -17,10 +17,11 @@ sits in one group ``"agents"`` of a nested tensordict, ``B`` = the env's ``batch
   last reward), so period T is *terminal* (no bootstrapping) and ``truncated`` stays False.
 
 Randomness: each reset draws the whole episode's shocks with ``game.sample_noise`` from the env's
-own generator (``env.set_seed(s)``) in the order :func:`imitgame.solver.rollout.sample_episode_noise`
-draws them, so an env seeded like :func:`~imitgame.solver.rollout.episode_generator` reproduces
-imitgame's own rollouts exactly. The discount γ of the game is ``env.discount`` (TorchRL losses
-take γ as their own argument). Actions outside the box are projected onto it.
+own generator (``env.set_seed(s)``) in the order of
+:func:`imitgame.solver.rollout.sample_episode_noise`, so an env seeded like
+:func:`~imitgame.solver.rollout.episode_generator` reproduces imitgame's own rollouts exactly. The
+discount γ of the game is ``env.discount`` (TorchRL losses take γ as their own argument). Actions
+outside the box are projected onto it.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ class TorchRLGameEnv(EnvBase):
             device=dev,
         )
 
-    # --- TorchRL's hooks ---------------------------------------------------------------------------
+    # --- TorchRL's hooks ----------------------------------------------------------------------
     def _set_seed(self, seed: int | None) -> None:
         if seed is not None:
             self._generator.manual_seed(int(seed))
@@ -228,7 +229,8 @@ class TorchRLGameEnv(EnvBase):
         state, shocks = self._episode_start()
         period = torch.zeros(self.batch_size, dtype=torch.long, device=state.device)
         mask = None
-        if tensordict is not None and "_reset" in tensordict.keys() and self._state is not None:
+        has_mask = tensordict is not None and "_reset" in tensordict.keys()  # noqa: SIM118
+        if has_mask and self._state is not None:
             mask = tensordict.get("_reset").reshape(self.batch_size)
         if mask is None or bool(mask.all()):
             self._state, self._period, self._shocks = state, period, shocks
@@ -249,7 +251,7 @@ class TorchRLGameEnv(EnvBase):
         self._period = self._period + 1
         return self._output(reward=reward)
 
-    # --- helpers -------------------------------------------------------------------------------------
+    # --- helpers ------------------------------------------------------------------------------
     def _read_action(self, action: Tensor) -> Tensor:
         """TorchRL actions -> the game's ``[*B, n, d]`` float actions inside the box."""
         game = self.game
@@ -264,13 +266,15 @@ class TorchRLGameEnv(EnvBase):
     def _output(self, reward: Tensor | None) -> TensorDictBase:
         game = self.game
         terminated = (self._period >= game.horizon)[..., None]
-        agents: dict[str, Tensor] = {"observation": game.observe(self._state)}
+        # contiguous: the game may return expanded views (one obs shared by all agents), which
+        # TorchRL transforms that write in place could not write to
+        agents: dict[str, Tensor] = {"observation": game.observe(self._state).contiguous()}
         if reward is not None:
-            agents["reward"] = reward.unsqueeze(-1)
+            agents["reward"] = reward.unsqueeze(-1).contiguous()
         return TensorDict(
             {
                 GROUP: TensorDict(agents, batch_size=(*self.batch_size, game.n_agents)),
-                "state": self._state,
+                "state": self._state.contiguous(),
                 "period": self._period[..., None],
                 "done": terminated.clone(),
                 "terminated": terminated,
