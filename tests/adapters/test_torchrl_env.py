@@ -156,10 +156,12 @@ def test_torchrl_policy_modules_drive_the_env():
     """A TorchRL stochastic actor (MultiAgentMLP + TanhNormal) rolls out on the env's specs."""
     from tensordict.nn import NormalParamExtractor, TensorDictModule
     from torch import nn
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
     from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal
 
     env = TorchRLGameEnv(LQStock(), batch_size=(16,))
     n, spec = env.game.n_agents, env.full_action_spec["agents", "action"]
+    box = env.full_action_spec_unbatched["agents", "action"].space  # one env's [n, d] box
     net = nn.Sequential(
         MultiAgentMLP(2, 2, n_agents=n, centralised=False, share_params=True, depth=1),
         NormalParamExtractor(),
@@ -173,12 +175,13 @@ def test_torchrl_policy_modules_drive_the_env():
         in_keys=[("agents", "loc"), ("agents", "scale")],
         out_keys=[("agents", "action")],
         distribution_class=TanhNormal,
-        distribution_kwargs={"low": spec.space.low, "high": spec.space.high},
+        distribution_kwargs={"low": box.low, "high": box.high},
         return_log_prob=True,
     )
-    with torch.no_grad():
+    with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
         td = env.rollout(env.horizon, actor)
     assert td.shape == (16, env.horizon)
+    assert td["agents", "action_log_prob"].shape == (16, env.horizon, n)
     assert spec.is_in(td["agents", "action"][:, 0])
     assert bool(td["next", "done"][:, -1].all())
 
