@@ -224,3 +224,14 @@ def test_strategy_actor_reads_the_period():
     torch.testing.assert_close(actions[0], policy.act(obs, 0).actions[0, 0])
     torch.testing.assert_close(actions[1], policy.act(obs, game.horizon - 1).actions[0, 1])
     assert not torch.allclose(actions[0], actions[1])
+
+
+def test_missing_torchrl_is_one_clear_error(monkeypatch):
+    import importlib
+    import sys
+
+    for name in [m for m in sys.modules if m == "torchrl" or m.startswith("torchrl.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # what an install without the extra sees
+    monkeypatch.delitem(sys.modules, "imitgame.adapters.torchrl_env")
+    with pytest.raises(ImitgameError, match=r"imitgame\[sim\]"):
+        importlib.import_module("imitgame.adapters.torchrl_env")
