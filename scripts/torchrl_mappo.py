@@ -9,7 +9,9 @@ critic on every agent's observation (MAPPO), GAE and ``ClipPPOLoss``. Each itera
 episode in each of ``--envs`` environments. Every agent maximises its own return, so if the
 learners settle, they settle at a Nash equilibrium of the game; the script prints the mean
 (deterministic) action and discounted return per agent next to the game's closed-form
-equilibrium's, on the same shocks.
+equilibrium's, on the same shocks, and how far the learned profile is from an equilibrium: its
+exploitability Σ_i max_ρi [u_i(ρ_i, π_-i) − u_i(π)], measured by imitgame's own trained best
+responses (:func:`imitgame.adapters.torchrl_env.policy_exploitability`).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = args.overrides or ["env=fish_war"]
     try:
-        from imitgame.adapters.torchrl_env import TorchRLGameEnv, equilibrium_actor
+        from imitgame.adapters.torchrl_env import TorchRLGameEnv
 
         with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
             cfg = compose("config", overrides=overrides)
@@ -62,18 +64,20 @@ def main(argv: list[str] | None = None) -> int:
             raise ImitgameError("this example trains continuous actions (TanhNormal policies)")
         torch.manual_seed(args.seed)
         env = TorchRLGameEnv(game, batch_size=(args.envs,), seed=args.seed)
-        train(env, args, equilibrium_actor)
+        train(env, args)
     except (ImitgameError, HydraException, OmegaConfBaseException) as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     return 0
 
 
-def train(env, args: argparse.Namespace, equilibrium_actor) -> None:
+def train(env, args: argparse.Namespace) -> None:
     from tensordict.nn import NormalParamExtractor, TensorDictModule
     from torchrl.envs.utils import ExplorationType, set_exploration_type
     from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal, ValueOperator
     from torchrl.objectives import ClipPPOLoss, ValueEstimators
+
+    from imitgame.adapters.torchrl_env import equilibrium_actor, policy_exploitability
 
     game = env.game
     n, obs_dim, act_dim = game.n_agents, game.obs_dim, game.action_dim
@@ -201,6 +205,13 @@ def train(env, args: argparse.Namespace, equilibrium_actor) -> None:
     seconds = time.perf_counter() - started
     print(f"{'equilibrium':>9}  {fmt(eq_action):>22}  {fmt(eq_return):>28}   (closed form)")
     print(f"trained in {seconds:.0f} s ({args.iterations * args.envs * game.horizon} frames)")
+    # NashConv Σ_i max_ρi u_i(ρ_i, π_-i) − u_i(π) by imitgame's trained best responses
+    learned = policy_exploitability(env, actor, seed=args.seed)
+    equilibrium = policy_exploitability(env, equilibrium_actor(env).strategy, seed=args.seed)
+    print(
+        f"exploitability (imitgame's trained best response): MAPPO {learned:.4g}, "
+        f"equilibrium {equilibrium:.3g}"
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ from torch import Tensor, nn
 
 from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame, StaticGame
-from imitgame.game.hooks import provides
-from imitgame.game.strategies import ActionProfile, Strategy
+from imitgame.game.hooks import attribute, provides
+from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
 
 try:
     from tensordict import TensorDict, TensorDictBase
@@ -342,3 +342,98 @@ def equilibrium_actor(env: TorchRLGameEnv) -> StrategyActor:
         profile = ActionProfile(actions, game.action_low, game.action_high, learnable=False)
         return StrategyActor(profile, env)
     raise ImitgameError(f"{type(game).__name__} declares no closed-form equilibrium")
+
+
+class PolicyStrategy(Strategy):
+    """The other way round: a TorchRL policy for a :class:`TorchRLGameEnv` as an imitgame
+    :class:`~imitgame.Strategy`, so that imitgame's regret and exploitability estimators evaluate
+    it (:func:`policy_exploitability`).
+
+    ``act(obs [..., n, obs_dim], t)`` runs ``policy`` on ``("agents", "observation")`` and
+    ``"period"`` in TorchRL's deterministic exploration mode (a TanhNormal's mode, a categorical's
+    arg max) and returns its ``("agents", "action")`` as the game's ``[..., n, d]`` actions. The
+    policy must accept any leading batch shape (TorchRL's ``MultiAgentMLP`` does). Gradients flow
+    through it to its inputs (the pathwise estimator differentiates through the profile's reaction
+    to a deviation); its parameters stay frozen here.
+    """
+
+    def __init__(self, policy: nn.Module, env: TorchRLGameEnv) -> None:
+        super().__init__()
+        self.policy = policy
+        self.n_discrete_actions = env.game.n_discrete_actions
+        self.categorical_actions = env.categorical_actions
+        self.action_dim = env.game.action_dim
+
+    def act(self, obs: Tensor, t: int) -> ActionSample:
+        from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+        batch = obs.shape[:-2]
+        period = torch.full((*batch, 1), t, dtype=torch.long, device=obs.device)
+        td = TensorDict(
+            {GROUP: TensorDict({"observation": obs}, batch_size=obs.shape[:-1]), "period": period},
+            batch_size=batch,
+        )
+        with set_exploration_type(ExplorationType.DETERMINISTIC):
+            action = self.policy(td).get((GROUP, "action"))
+        if self.n_discrete_actions is None:
+            return ActionSample(action.to(obs.dtype))
+        if not self.categorical_actions:
+            action = action.argmax(-1)
+        if self.action_dim == 1:
+            action = action.unsqueeze(-1)
+        return ActionSample(action.to(obs.dtype))
+
+
+def policy_exploitability(
+    env: TorchRLGameEnv,
+    policy: nn.Module,
+    *,
+    config: Any = None,
+    seed: int = 0,
+) -> float:
+    """Exploitability φ(π; θ) = Σ_i max_ρ_i [u_i(ρ_i, π_-i) − u_i(π)] of a TorchRL joint policy
+    in the env's game under the env's θ, by imitgame's own estimator: a best-response deviation
+    per agent trained from scratch (``config``: a :class:`~imitgame.config.MarkovConfig`, whose
+    ``policy``, ``hidden``, ``best_response_steps``, ``best_response_lr``, ``eval_environments``
+    and ``estimator`` it uses), scored on fresh shocks. A lower bound on the exact φ; ≈ 0 at a
+    Nash equilibrium. Continuous-action games (the pathwise estimator)."""
+    from imitgame.config import MarkovConfig
+    from imitgame.solver.destabilizer import LearnedDeviation
+    from imitgame.solver.exploitability import trained_best_response
+    from imitgame.solver.objective import MinMaxObjective
+    from imitgame.solver.rollout import episode_generator
+    from imitgame.solver.stabilizer import Stabilizer
+
+    game = env.game
+    if game.n_discrete_actions is not None:
+        raise ImitgameError("policy_exploitability: continuous-action games only")
+    if env.theta.dim() > 1:
+        raise ImitgameError("policy_exploitability needs one θ for the whole batch (theta [p])")
+    config = config or MarkovConfig()
+    profile = policy if isinstance(policy, Strategy) else PolicyStrategy(policy, env)
+    for p in profile.parameters():
+        p.requires_grad_(False)
+    theta = env.theta[None]  # one instance: [1, p]
+    no_theta = torch.zeros(game.param_dim, dtype=torch.bool, device=game.device)
+    stabilizer = Stabilizer(theta, no_theta, game.param_low, game.param_high, profile)
+    objective = MinMaxObjective(
+        game,
+        stabilizer,
+        LearnedDeviation(profile),  # replaced by the fresh deviation below
+        batch_shape=(1, config.eval_environments),
+        estimator=config.estimator,
+        baseline=config.baseline,
+        entropy_weight=float(attribute(game, "entropy_weight")),
+        generator=episode_generator(game, seed),
+    )
+    exploit, _ = trained_best_response(
+        objective,
+        stabilizer,
+        policy=config.policy,
+        hidden=config.hidden,
+        steps=config.best_response_steps,
+        lr=config.best_response_lr,
+        environments=config.eval_environments,
+        seed=seed,
+    )
+    return float(exploit[0])

@@ -15,16 +15,21 @@ from torchrl.envs.utils import check_env_specs  # noqa: E402
 from envs.cournot import Cournot  # noqa: E402
 from envs.dynamic_cournot import DynamicCournot  # noqa: E402
 from envs.entry_game import EntryGame  # noqa: E402
-from envs.fish_war import FishWar  # noqa: E402
+from envs.fish_war import ConstantFraction, FishWar  # noqa: E402
 from envs.lq_stock import LQStock  # noqa: E402
 from imitgame.adapters.torchrl_env import (  # noqa: E402
+    PolicyStrategy,
     StrategyActor,
     TorchRLGameEnv,
     equilibrium_actor,
+    policy_exploitability,
 )
+from imitgame.config import MarkovConfig  # noqa: E402
 from imitgame.errors import ImitgameError  # noqa: E402
 from imitgame.results import Results  # noqa: E402
+from imitgame.solver.exploitability import exact_exploitability  # noqa: E402
 from imitgame.solver.rollout import episode_generator, sample_trajectories  # noqa: E402
+from imitgame.solver.stabilizer import Stabilizer  # noqa: E402
 
 MARKOV = [FishWar, DynamicCournot, EntryGame, LQStock]
 ALL = [*MARKOV, Cournot]
@@ -235,3 +240,54 @@ def test_missing_torchrl_is_one_clear_error(monkeypatch):
     monkeypatch.delitem(sys.modules, "imitgame.adapters.torchrl_env")
     with pytest.raises(ImitgameError, match=r"imitgame\[sim\]"):
         importlib.import_module("imitgame.adapters.torchrl_env")
+
+
+def test_policy_strategy_round_trip():
+    """imitgame strategy -> TorchRL policy -> imitgame strategy gives the same actions."""
+    game = LQStock()
+    env = TorchRLGameEnv(game, batch_size=(3,))
+    policy = game.equilibrium_policy(game.true_params[None])
+    back = PolicyStrategy(StrategyActor(policy, env), env)
+    obs = torch.randn(2, 1, 3, game.n_agents, game.obs_dim)  # [D, K, B, n, obs_dim]
+    for t in (0, 4):
+        torch.testing.assert_close(back.act(obs, t).actions, policy.act(obs, t).actions)
+
+
+def test_policy_exploitability_matches_the_closed_form():
+    """A TorchRL policy's exploitability by imitgame's trained best response equals the exact one
+    (fish war: constant harvest fractions have closed-form best responses)."""
+    from tensordict.nn import TensorDictModule
+    from torch import nn
+
+    class Constant(nn.Module):
+        def __init__(self, fractions: list[float]) -> None:
+            super().__init__()
+            self.register_buffer("k", torch.tensor(fractions).view(-1, 1))
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:  # [..., n, 2] -> [..., n, 1]
+            return self.k + 0 * obs[..., :1]
+
+    game = FishWar()
+    env = TorchRLGameEnv(game, batch_size=(4,))
+    config = MarkovConfig(best_response_steps=80, eval_environments=128)
+    theta = game.true_params[None]
+    fractions = [0.25, 0.35]
+    module = TensorDictModule(
+        Constant(fractions), in_keys=[("agents", "observation")], out_keys=[("agents", "action")]
+    )
+    learned = policy_exploitability(env, module, config=config, seed=1)
+    stabilizer = Stabilizer(
+        theta,
+        torch.zeros(2, dtype=torch.bool),
+        game.param_low,
+        game.param_high,
+        ConstantFraction(torch.tensor([fractions])),
+    )
+    exact = exact_exploitability(
+        game, theta, stabilizer, batch_shape=(1, 4096), generator=episode_generator(game, 5)
+    )
+    assert float(exact[0]) > 0.1
+    assert learned == pytest.approx(float(exact[0]), rel=0.02)
+    config = MarkovConfig(best_response_steps=30, eval_environments=128)
+    at_equilibrium = policy_exploitability(env, game.equilibrium_policy(theta), config=config)
+    assert at_equilibrium < 1e-4
