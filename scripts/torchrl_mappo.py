@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train(env, args: argparse.Namespace) -> None:
+def train(env, args: argparse.Namespace) -> nn.Module:
     from tensordict.nn import NormalParamExtractor, TensorDictModule
     from torchrl.envs.utils import ExplorationType, set_exploration_type
     from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal, ValueOperator
@@ -212,6 +212,7 @@ def train(env, args: argparse.Namespace) -> None:
         f"exploitability (imitgame's trained best response): MAPPO {learned:.4g}, "
         f"equilibrium {equilibrium:.3g}"
     )
+    return actor
 
 
 if __name__ == "__main__":

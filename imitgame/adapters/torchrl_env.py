@@ -26,6 +26,7 @@ outside the box are projected onto it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -410,7 +411,8 @@ def policy_exploitability(
     if env.theta.dim() > 1:
         raise ImitgameError("policy_exploitability needs one θ for the whole batch (theta [p])")
     config = config or MarkovConfig()
-    profile = policy if isinstance(policy, Strategy) else PolicyStrategy(policy, env)
+    # a frozen copy: the residual deviation wraps the profile, whose weights must not train
+    profile = copy.deepcopy(policy if isinstance(policy, Strategy) else PolicyStrategy(policy, env))
     for p in profile.parameters():
         p.requires_grad_(False)
     theta = env.theta[None]  # one instance: [1, p]

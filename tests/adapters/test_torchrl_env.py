@@ -262,7 +262,7 @@ def test_policy_exploitability_matches_the_closed_form():
     class Constant(nn.Module):
         def __init__(self, fractions: list[float]) -> None:
             super().__init__()
-            self.register_buffer("k", torch.tensor(fractions).view(-1, 1))
+            self.k = nn.Parameter(torch.tensor(fractions).view(-1, 1))
 
         def forward(self, obs: torch.Tensor) -> torch.Tensor:  # [..., n, 2] -> [..., n, 1]
             return self.k + 0 * obs[..., :1]
@@ -287,6 +287,7 @@ def test_policy_exploitability_matches_the_closed_form():
         game, theta, stabilizer, batch_shape=(1, 4096), generator=episode_generator(game, 5)
     )
     assert float(exact[0]) > 0.1
+    assert all(p.requires_grad for p in module.parameters())  # the caller's policy is untouched
     assert learned == pytest.approx(float(exact[0]), rel=0.02)
     config = MarkovConfig(best_response_steps=30, eval_environments=128)
     at_equilibrium = policy_exploitability(env, game.equilibrium_policy(theta), config=config)
