@@ -292,7 +292,7 @@ class StrategyActor(TensorDictModuleBase):
     Reads ``("agents", "observation")`` ``[*B, n, obs_dim]`` and ``"period"`` ``[*B, 1]``, calls
     ``strategy.act(obs[None], t)`` (one instance, K = 1) for each period present in the batch and
     writes ``("agents", "action")`` in the env's action format (and ``("agents",
-    "sample_log_prob")`` ``[*B, n]`` for a stochastic strategy).
+    "action_log_prob")`` ``[*B, n]`` for a stochastic strategy).
     """
 
     def __init__(self, strategy: Strategy, env: TorchRLGameEnv) -> None:
@@ -325,7 +325,7 @@ class StrategyActor(TensorDictModuleBase):
                 actions = nn.functional.one_hot(actions, self.n_discrete_actions)
         tensordict.set((GROUP, "action"), actions)
         if log_prob is not None:
-            tensordict.set((GROUP, "sample_log_prob"), log_prob)
+            tensordict.set((GROUP, "action_log_prob"), log_prob)
         return tensordict
 
 

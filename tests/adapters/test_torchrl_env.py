@@ -150,6 +150,7 @@ def test_one_hot_actions_and_partial_reset():
     td = actor(env.reset())
     assert td["agents", "action"].shape == (4, 2, 2)
     assert bool((td["agents", "action"].sum(-1) == 1).all())
+    assert td["agents", "action_log_prob"].shape == (4, 2)  # the logit policy's log π(a|s)
     for _ in range(2):
         td = actor(env.step(td)["next"])
     mask = torch.tensor([[True], [False], [True], [False]])
