@@ -1,0 +1,1 @@
+"""Adapters between imitgame games and other multiagent-learning libraries (optional extras)."""
