@@ -233,6 +233,9 @@ class BootstrapProblem:
             exploitability_method=full.exploitability_method,
             extras={
                 **full.extras,
+                "interval_label": f"{100 * self.level:g}% interval"
+                if kind == "percentile"
+                else "range (not identified)",
                 "bootstrap": {
                     "replicates": r,
                     "level": self.level,

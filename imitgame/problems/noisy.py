@@ -139,7 +139,7 @@ def build_noisy(game: StaticGame, observed: ObservedPlay, algo: NoisyConfig) -> 
     learn_index = mask.nonzero().flatten()
     theta0 = initial_theta(game, observed.theta_known, algo.theta_init, mask)
     actions = observed.actions  # [K, B, n, d]
-    k, b = actions.shape[:2]
+    k = actions.shape[0]
     shared = _cells(observed)
     state0 = None
     if observed.context is not None:
@@ -157,9 +157,9 @@ def build_noisy(game: StaticGame, observed: ObservedPlay, algo: NoisyConfig) -> 
     stabilizer = Stabilizer(
         theta0, mask, game.param_low, game.param_high, profile, observation_loss=observation_loss
     )
+    cell_contexts = contexts.expand(k, target.shape[1], contexts.shape[-1])
     with torch.no_grad():
-        ctx = contexts.expand(k, target.shape[1], contexts.shape[-1])
-        payoff = game.payoffs_in(ctx, target, theta0[:, None, :]).abs().mean()
+        payoff = game.payoffs_in(cell_contexts, target, theta0[:, None, :]).abs().mean()
     algo = copy.copy(algo)
     algo.regret_weight = algo.regret_weight / float(payoff.clamp(min=1e-12))
     # relative step sizes (Adam's steps are in the variables' own units)
@@ -168,11 +168,9 @@ def build_noisy(game: StaticGame, observed: ObservedPlay, algo: NoisyConfig) -> 
     objective, evaluate, trainer = static_trainer(
         game, stabilizer, algo, deviation_init=target.clone(), state0=state0
     )
-    ident = check_identifiability(
-        game, actions, observed.theta_known, learn_index,
-        observed.context if observed.context is not None
-        else game.default_context().expand(k, b, game.state_dim),
-    )  # fmt: skip
+    # the rank test at each cell's mean play (B times cheaper than at every observation, and
+    # noise does not lend the first-order conditions a spurious rank)
+    ident = check_identifiability(game, target, observed.theta_known, learn_index, cell_contexts)
     return NoisyProblem(
         game, observed, trainer, objective, evaluate, learn_index, ident, algo
     )
