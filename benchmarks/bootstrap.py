@@ -1,6 +1,6 @@
 """R bootstrap replicates solved as one batch vs one fit of the same data.
 
-    python benchmarks/bootstrap.py [--replicates 1000] [--observations 100] [--problem noisy_inverse]
+    python benchmarks/bootstrap.py [--replicates 1000] [--observations 100] [--problem P]
 
 One 100-observation noisy Cournot instance (3 firms, costs learned, noise 10 % of the mean
 quantity). Side by side in one run: one fit of the instance alone, and the instance with its R
@@ -65,7 +65,8 @@ def main() -> int:
     print(f"ratio bootstrap / one fit:                 {t_boot / t_one:8.2f}x  (target <= 10x)")
     print(f"point estimate equal in both runs:         {same}")
     for name, (low, high) in (boot.intervals or {}).items():
-        print(f"  {name}: {float(one.theta_hat[0, game.param_index(name)]):.4f} [{low:.4f}, {high:.4f}]")
+        estimate = float(one.theta_hat[0, game.param_index(name)])
+        print(f"  {name}: {estimate:.4f} [{low:.4f}, {high:.4f}]")
     return 0
 
 

@@ -150,7 +150,8 @@ class StationaryFishWar(StaticGame):
     """The fish war in stationary Markov strategies: player i harvests the constant fraction k_i
     of the stock forever (the MPE's strategy class), and its payoff is the exact expected value
 
-        V_i(k; θ) = log k_i / (1 − β) + αβ log(1 − Σ_j k_j) / ((1 − β)(1 − αβ)) + log x_0 / (1 − αβ),
+        V_i(k; θ) = log k_i / (1 − β) + αβ log(1 − Σ_j k_j) / ((1 − β)(1 − αβ))
+                    + log x_0 / (1 − αβ),
 
     (E log ε = 0). Its Nash equilibrium is the MPE fraction k(θ) of :class:`FishWar` and its best
     response the constant fraction (1 − Σ_{j≠i} k_j)(1 − αβ) — the Markov game's closed forms, so

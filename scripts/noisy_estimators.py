@@ -1,6 +1,6 @@
 """The two estimators for noisy observed actions, against the number of observations and the noise.
 
-    python scripts/noisy_estimators.py [--datasets 20] [--quick]
+    python scripts/noisy_estimators.py [--datasets 40] [--quick]
 
 Data: equilibrium play under the true θ (closed form) plus Gaussian measurement error of
 ``noise`` × the mean action, B observations per data set, ``datasets`` data sets per cell solved
@@ -65,7 +65,7 @@ def slope(bs: list[int], values: list[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=int, default=20)
+    parser.add_argument("--datasets", type=int, default=40)
     parser.add_argument("--observations", type=int, nargs="+", default=[25, 100, 400, 1600])
     parser.add_argument("--noise", type=float, nargs="+", default=[0.1, 0.2, 0.3])
     parser.add_argument("--quick", action="store_true", help="2 B values, one noise level")
@@ -81,10 +81,11 @@ def main() -> int:
     for name, make in GAMES.items():
         game = make()
         learn = [game.param_index(p) for p in game.learned_params]
-        for noise in args.noise:
-            for b in args.observations:
+        for i, noise in enumerate(args.noise):
+            for j, b in enumerate(args.observations):
                 data = DataConfig(instances=args.datasets, noise_std=noise, observations=b)
-                observed = observed_play(game, data, args.seed)
+                # fresh data in every cell (one seed per (noise, B)); the estimators share them
+                observed = observed_play(game, data, args.seed + 100 * i + j)
                 truth = observed.theta_true[:, learn]
                 for estimator in ("naive", "joint"):
                     t0 = time.perf_counter()
@@ -144,8 +145,11 @@ def main() -> int:
         f"Relative RMSE over {args.datasets} data sets; slope of log RMSE on log B "
         f"(B = {args.observations}); 1/√B is −0.5.",
         "",
-        "| game | noise | estimator | slope | RMSE at B=" + str(args.observations[-1])
-        + " | bias at B=" + str(args.observations[-1]) + " |",
+        "| game | noise | estimator | slope | RMSE at B="
+        + str(args.observations[-1])
+        + " | bias at B="
+        + str(args.observations[-1])
+        + " |",
         "|---|---|---|---|---|---|",
     ]
     for s in slopes:

@@ -178,7 +178,9 @@ class BootstrapProblem:
                 writer.add_scalar(f"intervals/{name}_low", low, step)
                 writer.add_scalar(f"intervals/{name}_high", high, step)
             kind = results.extras["bootstrap"]["kind"]
-            text = "\n".join(f"{n}: [{lo:.6g}, {hi:.6g}]" for n, (lo, hi) in results.intervals.items())
+            text = "\n".join(
+                f"{n}: [{lo:.6g}, {hi:.6g}]" for n, (lo, hi) in results.intervals.items()
+            )
             writer.add_text("intervals", f"{kind} ({self.replicates} replicates)\n{text}", step)
 
     def results(self) -> Results:
@@ -245,9 +247,7 @@ class BootstrapProblem:
                         if kind == "percentile"
                         else "range of θ over θ̂ + null(∂g/∂θ) within Θ (linear programs)"
                     ),
-                    "replicates_converged": None
-                    if converged is None
-                    else int(converged[k:].sum()),
+                    "replicates_converged": None if converged is None else int(converged[k:].sum()),
                     "intervals_per_instance": per_instance,
                 },
             },

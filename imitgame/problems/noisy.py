@@ -171,9 +171,7 @@ def build_noisy(game: StaticGame, observed: ObservedPlay, algo: NoisyConfig) -> 
     # the rank test at each cell's mean play (B times cheaper than at every observation, and
     # noise does not lend the first-order conditions a spurious rank)
     ident = check_identifiability(game, target, observed.theta_known, learn_index, cell_contexts)
-    return NoisyProblem(
-        game, observed, trainer, objective, evaluate, learn_index, ident, algo
-    )
+    return NoisyProblem(game, observed, trainer, objective, evaluate, learn_index, ident, algo)
 
 
 def solve_noisy(game: StaticGame, observed: ObservedPlay, algo: NoisyConfig) -> Tensor:
