@@ -167,7 +167,7 @@ def main() -> int:
 
     fig, axes = plt.subplots(1, len(GAMES), figsize=(5 * len(GAMES), 4), squeeze=False)
     for ax, name in zip(axes[0], GAMES):
-        for noise in args.noise:
+        for colour, noise in enumerate(args.noise):
             for estimator, style in (("naive", "--"), ("joint", "-")):
                 sel = [
                     c
@@ -178,7 +178,8 @@ def main() -> int:
                     [c["observations"] for c in sel],
                     [c["rmse"] for c in sel],
                     style,
-                    marker="o",
+                    color=f"C{colour}",
+                    marker="o" if estimator == "joint" else "s",
                     label=f"{estimator}, noise {noise:g}",
                 )
         bs = np.array(args.observations, dtype=float)

@@ -83,3 +83,9 @@ def test_entry_point(tmp_path, float64):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert out["problem"] == saved["problem"] == "noisy_inverse"
     assert saved["relative_error"] < 0.05
+
+
+def test_stationary_fish_war_passes_check_game(float64):
+    from imitgame.testing import check_game
+
+    check_game(StationaryFishWar(n_players=3))
