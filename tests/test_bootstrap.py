@@ -97,3 +97,13 @@ def test_bootstrap_option_validates(float64):
         assert "ci_level" in str(err)
     else:
         raise AssertionError("ci_level=1.5 was accepted")
+
+
+def test_problems_that_do_not_resample_refuse_the_option(float64):
+    import pytest
+
+    from imitgame.errors import ImitgameError
+
+    cfg = compose_config("env=fish_war", "data.bootstrap=5")
+    with pytest.raises(ImitgameError, match="data.bootstrap=5 is not supported"):
+        runner.build_problem(cfg)

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from imitgame.config import DataConfig
 from imitgame.data.observed import ObservedPlay
+from imitgame.errors import ImitgameError
 from imitgame.game.base import StaticGame
 from imitgame.results import Results
 from imitgame.solver.trainer import EvalRecord
@@ -266,3 +267,12 @@ def with_bootstrap(
     k = observed.n_instances
     problem = build(with_replicates(observed, data.bootstrap, seed))
     return BootstrapProblem(problem, k, data.bootstrap, data.ci_level)
+
+
+def reject_bootstrap(data: DataConfig, problem: str) -> None:
+    """One-line error for ``data.bootstrap`` on a problem kind that does not resample."""
+    if data.bootstrap:
+        raise ImitgameError(
+            f"data.bootstrap={data.bootstrap} is not supported by algo.problem={problem} "
+            "(supported: inverse, noisy_inverse)"
+        )
