@@ -75,9 +75,16 @@ def with_replicates(observed: ObservedPlay, replicates: int, seed: int) -> Obser
 def percentile_intervals(replicates: Tensor, level: float = 0.95) -> tuple[Tensor, Tensor]:
     """Percentile intervals ``low, high [K, p]`` from replicate estimates ``[K, R, p]``."""
     alpha = 1.0 - level
-    q = torch.tensor([alpha / 2, 1 - alpha / 2], dtype=replicates.dtype, device=replicates.device)
-    bounds = torch.quantile(replicates, q, dim=1)  # [2, K, p]
-    return bounds[0], bounds[1]
+    ordered = replicates.sort(dim=1).values  # (torch.quantile caps its input at 2^24 entries)
+    r = ordered.shape[1]
+
+    def quantile(q: float) -> Tensor:  # linear interpolation, as torch/numpy's default
+        pos = q * (r - 1)
+        lo, frac = int(pos), pos - int(pos)
+        hi = min(lo + 1, r - 1)
+        return ordered[:, lo] + frac * (ordered[:, hi] - ordered[:, lo])
+
+    return quantile(alpha / 2), quantile(1 - alpha / 2)
 
 
 def own_conditions(game: StaticGame, actions: Tensor, theta: Tensor, state: Tensor) -> Tensor:
@@ -170,7 +177,7 @@ class BootstrapProblem:
         self.inner.save_artifacts(run_dir, env_config)
         from torch.utils.tensorboard import SummaryWriter
 
-        results = self._last
+        results = self.__dict__.get("_last") or self.results()
         if not results.intervals:
             return
         with SummaryWriter(log_dir=str(Path(run_dir) / "tb")) as writer:
