@@ -49,13 +49,13 @@ def test_percentile_intervals_match_numpy_quantiles(float64):
 
 
 def test_replicates_are_instances_of_one_batch_and_cover_the_truth(float64):
-    """K = 2 data sets with R = 200 replicates: one trainer over 2·(1 + 200) instances; the
+    """K = 2 data sets with R = 100 replicates: one trainer over 2·(1 + 100) instances; the
     results report the 2 originals, and the seeded example's intervals contain the truth."""
     game = Cournot()
-    data = DataConfig(noise_std=0.1, observations=100, instances=2, bootstrap=200)
+    data = DataConfig(noise_std=0.1, observations=100, instances=2, bootstrap=100)
     problem = build(game, NoisyConfig(), data, seed=0)
     assert isinstance(problem, BootstrapProblem)
-    assert problem.trainer.stabilizer.n_instances == 2 * (1 + 200)
+    assert problem.trainer.stabilizer.n_instances == 2 * (1 + 100)
     for record in problem.trainer.iterate(progress=False):
         problem.on_record(record)
     results = problem.results()
