@@ -89,3 +89,23 @@ def test_stationary_fish_war_passes_check_game(float64):
     from imitgame.testing import check_game
 
     check_game(StationaryFishWar(n_players=3))
+
+
+def test_stationary_values_are_the_markov_games_discounted_returns(float64):
+    """V_i(k; θ) of the static reduction equals the deterministic fish war's discounted return of
+    the constant-fraction profile k (long horizon: the terminal value weighs β^T ≈ 1e-9), and
+    its equilibrium is FishWar's MPE fraction."""
+    from envs.fish_war import FishWar
+
+    theta = torch.tensor([0.6, 0.95])
+    markov = FishWar(n_players=2, shock_std=0.0, initial_spread=0.0, horizon=400, initial_stock=2.0)
+    static = StationaryFishWar(n_players=2, initial_stock=2.0)
+    k = torch.tensor([[0.2], [0.35]])
+    state = torch.tensor([2.0, 0.0])
+    total = torch.zeros(2)
+    for t in range(400):
+        total = total + 0.95**t * markov.reward(state, k, theta)
+        state = markov.transition(state, k, theta, torch.zeros(1))
+    assert torch.allclose(static.payoffs(k, theta), total, rtol=1e-6)
+    mpe = markov.mpe_fraction(theta)
+    assert torch.allclose(static.equilibrium(theta)[..., 0], mpe.expand(2))
