@@ -55,6 +55,12 @@ def cournot_row() -> Row:
     return Row("cournot_costs", Cournot(learn=["costs"]), 0.1, NoisyConfig())
 
 
+def cournot_slope_row() -> Row:
+    """Cournot, demand slope b learned (θ multiplies the quantities: where the exploitability of
+    the noisy data is biased), noise 10 %."""
+    return Row("cournot_slope", Cournot(learn=["slope"]), 0.1, NoisyConfig())
+
+
 def fish_war_row() -> Row:
     """Fish war (Markov; stationary strategies, exact MPE values), α learned, noise 10 %."""
     return Row("fish_war_alpha", StationaryFishWar(learn=["alpha"]), 0.1, NoisyConfig())
@@ -63,7 +69,7 @@ def fish_war_row() -> Row:
 # TODO(issue 10, finite games): a logit-QRE finite-game row lands with the finite-game code of the
 # other half of issue 10 — add `def qre_row() -> Row` here (its game, noise model and estimator)
 # and append it to ROWS; nothing else in this script changes.
-ROWS: list[Callable[[], Row]] = [cournot_row, fish_war_row]
+ROWS: list[Callable[[], Row]] = [cournot_row, cournot_slope_row, fish_war_row]
 
 
 def chunk_of(observed: ObservedPlay, start: int, stop: int) -> ObservedPlay:
