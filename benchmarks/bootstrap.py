@@ -17,7 +17,7 @@ import time
 import torch
 
 from envs.cournot import Cournot
-from imitgame.config import DataConfig, NoisyConfig, typed
+from imitgame.config import DataConfig, typed
 from imitgame.problems import problem_spec
 
 
@@ -55,7 +55,7 @@ def main() -> int:
     same = torch.allclose(one.theta_hat, boot.theta_hat, rtol=1e-6)
     print(
         f"Cournot, 3 firms, {args.observations} noisy observations (noise {args.noise}), "
-        f"problem {args.problem}, {NoisyConfig().iterations} iterations max"
+        f"algo.problem={args.problem} with its defaults"
     )
     print(f"one fit (K = 1):                           {t_one:8.3f} s  ({one.iterations} it.)")
     print(
