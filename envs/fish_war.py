@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from imitgame import MarkovGame
+from imitgame import MarkovGame, StaticGame
 from imitgame.errors import ImitgameError
 from imitgame.game.strategies import ActionSample, Strategy
 
@@ -144,3 +144,86 @@ class FishWar(MarkovGame):
         return ConstantFraction(
             torch.minimum(torch.maximum(br, self.action_low[:, 0]), self.action_high[:, 0])
         )
+
+
+class StationaryFishWar(StaticGame):
+    """The fish war in stationary Markov strategies: player i harvests the constant fraction k_i
+    of the stock forever (the MPE's strategy class), and its payoff is the exact expected value
+
+        V_i(k; θ) = log k_i / (1 − β) + αβ log(1 − Σ_j k_j) / ((1 − β)(1 − αβ))
+                    + log x_0 / (1 − αβ),
+
+    (E log ε = 0). Its Nash equilibrium is the MPE fraction k(θ) of :class:`FishWar` and its best
+    response the constant fraction (1 − Σ_{j≠i} k_j)(1 − αβ) — the Markov game's closed forms, so
+    the regret of a stationary profile is exact. Observed behaviour: harvest fractions measured
+    along trajectories (one observation per period; a constant-fraction profile harvests the same
+    fraction in every state). θ = (α, β) as in :class:`FishWar`.
+    """
+
+    def __init__(
+        self,
+        n_players: int = 2,
+        alpha: float = 0.6,
+        beta: float = 0.95,
+        initial_stock: float = 1.0,
+        learn: Sequence[str] = ("alpha",),
+        alpha_bounds: Sequence[float] = (0.05, 0.95),
+        beta_bounds: Sequence[float] = (0.5, 0.99),
+    ) -> None:
+        if n_players < 1:
+            raise ImitgameError(f"n_players must be >= 1, got {n_players}")
+        if initial_stock <= 0:
+            raise ImitgameError(f"initial_stock must be > 0, got {initial_stock}")
+        unknown = [name for name in learn if name not in ("alpha", "beta")]
+        if unknown or not learn:
+            raise ImitgameError(f"learn: {list(learn)} must name alpha and/or beta")
+        edge = 1e-3
+        super().__init__(
+            n_agents=n_players,
+            action_dim=1,
+            action_low=edge,
+            action_high=1.0 / n_players - edge,
+            param_names=["alpha", "beta"],
+            param_low=[alpha_bounds[0], beta_bounds[0]],
+            param_high=[alpha_bounds[1], beta_bounds[1]],
+            true_params=[alpha, beta],
+            agent_names=[f"player_{i}" for i in range(n_players)],
+        )
+        self.initial_stock = float(initial_stock)
+        self.learned_params = [name for name in ("alpha", "beta") if name in learn]
+
+    def payoffs(self, actions: Tensor, theta: Tensor, context: Tensor | None = None) -> Tensor:
+        k = actions[..., 0]  # [..., n]
+        alpha, beta = theta[..., 0:1], theta[..., 1:2]
+        ab = alpha * beta
+        rest = (1 - k.sum(-1, keepdim=True)).clamp(min=1e-9)
+        x0 = torch.log(torch.as_tensor(self.initial_stock, dtype=k.dtype, device=k.device))
+        return (
+            torch.log(k) / (1 - beta)
+            + ab * torch.log(rest) / ((1 - beta) * (1 - ab))
+            + x0 / (1 - ab)
+        )
+
+    @property
+    def has_equilibrium(self) -> bool:
+        return True
+
+    @property
+    def has_best_response(self) -> bool:
+        return True
+
+    def equilibrium(self, theta: Tensor, context: Tensor | None = None) -> Tensor:
+        """The MPE fraction k(θ) = (1 − αβ) / (n − (n − 1) αβ) for every player."""
+        ab = theta[..., 0] * theta[..., 1]
+        n = self.n_agents
+        k = (1 - ab) / (n - (n - 1) * ab)
+        return self.project_actions(k[..., None, None].expand(*k.shape, n, 1))
+
+    def best_response(
+        self, actions: Tensor, theta: Tensor, context: Tensor | None = None
+    ) -> Tensor:
+        """BR_i = (1 − Σ_{j≠i} k_j)(1 − αβ), clipped to the action box."""
+        k = actions[..., 0]
+        others = k.sum(-1, keepdim=True) - k
+        ab = theta[..., 0:1] * theta[..., 1:2]
+        return self.project_actions(((1 - others) * (1 - ab)).unsqueeze(-1))

@@ -251,6 +251,29 @@ class SimulacralConfig(AlgoConfig):
 
 
 @dataclass
+class NoisyConfig(AlgoConfig):
+    """``algo`` for ``algo.problem=noisy_inverse``: θ and an equilibrium fitted jointly to noisy
+    observed actions (:mod:`imitgame.problems.noisy`). ``regret_weight`` is relative: λ =
+    regret_weight / (mean |u_i| of the observed mean play under the initial θ)."""
+
+    problem: str | None = "noisy_inverse"
+    iterations: int = bounded(3000, ge=1)
+    optimizer: Literal["auto", "adam", "sgd", "lbfgs"] = "adam"
+    lr_theta: float = bounded(0.05, ge=0)  # relative to |θ_init| per learned entry (Adam)
+    lr_profile: float = bounded(0.05, gt=0)  # relative to the mean observed |action| (Adam)
+    tol_exploitability: float | None = None  # the fitted π is not an exact equilibrium at finite λ
+    tol_step: float | None = 1e-9
+    eval_every: int = bounded(100, ge=1)
+    lambda_update: Literal["fixed", "dual"] = "fixed"
+    lambda_lr: float = bounded(1.0, ge=0)  # dual: η_λ
+    lambda_max: float = bounded(1.0e4, gt=0)  # dual: cap on λ
+
+    def check(self) -> None:
+        if self.regret_weight <= 0:
+            raise ImitgameError(f"algo.regret_weight must be > 0, got {self.regret_weight}")
+
+
+@dataclass
 class DataConfig(Schema):
     """Where the observed behaviour comes from."""
 
@@ -261,6 +284,9 @@ class DataConfig(Schema):
     instances: int = bounded(1, ge=1)  # simulated: number of independent instances K
     param_spread: float = bounded(0.0, ge=0)  # simulated: learned entries θ·(1 + spread·U(-1, 1))
     noise_std: float = bounded(0.0, ge=0)  # simulated: observation noise, relative to actions
+    observations: int = bounded(1, ge=1)  # simulated: noisy repeats of each observed context
+    bootstrap: int = bounded(0, ge=0)  # R bootstrap replicates solved in the same batch (0: none)
+    ci_level: float = bounded(0.95, gt=0, lt=1)  # nominal level of the bootstrap intervals
 
     def check(self) -> None:
         if self.source == "file" and not self.path:

@@ -265,7 +265,8 @@ class Results:
         shown = "" if k == 1 else " (instance 0)"
         ci = bool(self.intervals)
         head = f"  {'param':<{width}} {'true':>12} {'recovered':>12}"
-        lines.append(head + (f" {'95% interval':>25}" if ci else "") + shown)
+        label = self.extras.get("interval_label", "95% interval")
+        lines.append(head + (f" {label:>25}" if ci else "") + shown)
         for i in learned[:SUMMARY_PARAMS]:
             t = "—" if true is None else f"{float(true[i]):.6g}"
             row = f"  {names[i]:<{width}} {t:>12} {float(hat[i]):>12.6g}"

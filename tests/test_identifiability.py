@@ -38,3 +38,18 @@ def test_firms_at_a_bound_are_left_out():
     game = Cournot(n_firms=3, costs=[10, 20, 95], intercept=100)  # firm 2 shut down
     result = _rank(game, ["c_0", "c_1", "c_2"])
     assert int(result.rank[0]) == 2 and not bool(result.identified[0])
+
+
+def test_conditions_are_each_agents_own_payoff():
+    """Intercept and slope from one market with unequal costs: a − c_i = b(Q + q_i) for three
+    firms pins (a, b) — rank 2. (Differentiating the sum of all payoffs instead gives the rows
+    (1, −2Q) for every firm: rank 1, a false 'not identified'.)"""
+    from imitgame.problems.base import learn_mask
+
+    game = Cournot(learn=["intercept", "slope"])
+    theta = game.true_params[None]
+    actions = game.equilibrium(theta[:, None, :])
+    index = learn_mask(game).nonzero().flatten()
+    state = game.default_context().expand(1, 1, -1)
+    result = check_identifiability(game, actions, theta, index, state)
+    assert result.rank.tolist() == [2] and bool(result.identified.all())

@@ -99,8 +99,10 @@ def simulate_observed(
     noise_std: float = 0.0,
     generator: torch.Generator | None = None,
     solver: object | None = None,
+    repeats: int = 1,
 ) -> ObservedPlay:
-    """Equilibrium play under ``theta [K, p]`` in each context ``[M, context_dim]``.
+    """Equilibrium play under ``theta [K, p]`` in each context ``[M, context_dim]`` (each context
+    observed ``repeats`` times, B = M·repeats, with independent noise).
 
     Uses the game's closed-form equilibrium when it has one and ``solver(game, theta, state0)``
     (the forward solver) otherwise. ``noise_std`` adds Gaussian noise relative to the action
@@ -122,6 +124,9 @@ def simulate_observed(
     else:
         raise ImitgameError(f"{type(game).__name__} has no closed-form equilibrium and no solver")
     actions = actions.expand(k, m, game.n_agents, game.action_dim).detach().clone()
+    if repeats > 1:
+        actions = actions.repeat(1, repeats, 1, 1)
+        state0 = None if state0 is None else state0.repeat(1, repeats, 1)
     if noise_std > 0:
         scale = actions.abs().mean().clamp(min=1e-8)
         noise = torch.randn(actions.shape, generator=generator, dtype=actions.dtype)

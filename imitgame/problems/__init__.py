@@ -5,12 +5,13 @@
 | ``inverse`` (default, one-shot games) | :mod:`~imitgame.problems.inverse` | θ; π† observed |
 | ``markov_inverse`` (default, Markov games) | :mod:`~imitgame.problems.markov` | θ; π† observed |
 | ``simulacral`` | :mod:`~imitgame.problems.simulacral` | θ and π, fitted to observations |
+| ``noisy_inverse`` | :mod:`~imitgame.problems.noisy` | θ and π, fitted to noisy actions |
 
 A new kind is a module that calls :func:`register_problem` with a :class:`ProblemSpec`; the runner
 needs no change (see :mod:`imitgame.problems.base` for the contract).
 """
 
-from imitgame.problems import inverse, markov, simulacral
+from imitgame.problems import inverse, markov, noisy, simulacral
 from imitgame.problems.base import (
     PROBLEMS,
     Problem,
@@ -29,6 +30,7 @@ __all__ = [
     "default_problem",
     "inverse",
     "markov",
+    "noisy",
     "problem_spec",
     "register_problem",
     "simulacral",

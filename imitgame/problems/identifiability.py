@@ -53,16 +53,20 @@ def check_identifiability(
     interior = (actions > game.action_low + 1e-9) & (actions < game.action_high - 1e-9)
 
     def conditions(theta_learned: Tensor, acts: Tensor, st: Tensor, th: Tensor, keep: Tensor):
+        """g_i = ∂u_i/∂a_i of one observation ``[n·d]`` (each agent's own payoff)."""
         full = th.index_copy(0, learn_index, theta_learned)
-        acts = acts.detach()
 
-        def own_payoff_sum(a: Tensor) -> Tensor:
-            return game.payoffs_in(st, a, full[None, :]).sum()
+        def payoffs(a: Tensor) -> Tensor:  # [n, d] -> [n]
+            return game.payoffs_in(st[None], a[None], full[None, :])[0]
 
-        grad = torch.func.grad(own_payoff_sum)(acts)
-        return (grad * keep).flatten()
+        jac = torch.func.jacrev(payoffs)(acts.detach())  # [n, n, d]
+        own = torch.diagonal(jac, dim1=0, dim2=1).movedim(-1, 0)  # [n, d]
+        return (own * keep).flatten()
 
-    jac = vmap(jacrev(conditions))(theta[:, learn_index], actions, state, theta, interior)
+    # one observation at a time (its payoffs depend on its own actions alone): memory O(B), not
+    # O(B²) as a Jacobian of all B observations' conditions at once would be
+    per_obs = vmap(jacrev(conditions), in_dims=(None, 0, 0, None, 0))  # [B, n·d, L]
+    jac = vmap(per_obs)(theta[:, learn_index], actions, state, theta, interior).flatten(1, 2)
     sv = torch.linalg.svdvals(jac)  # [K, min(rows, p_learned)]
     tol = rtol * sv.amax(-1, keepdim=True).clamp(min=1e-30)
     rank = (sv > tol).sum(-1)

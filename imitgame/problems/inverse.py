@@ -32,6 +32,7 @@ from imitgame.problems.base import (
     resolve_auto,
     synthetic_theta,
 )
+from imitgame.problems.bootstrap import with_bootstrap
 from imitgame.problems.identifiability import Identifiability, check_identifiability
 from imitgame.results import Results
 from imitgame.solver.destabilizer import BestResponseOracle, LearnedDeviation
@@ -97,6 +98,7 @@ def observed_play(game: StaticGame, data: DataConfig, seed: int) -> ObservedPlay
             theta,
             noise_std=data.noise_std,
             generator=generator,
+            repeats=data.observations,
             solver=lambda g, th, st: solve_static_equilibrium(g, th, st)[0],
         )
     return observed.to(game.device, game.dtype).validate(game)
@@ -196,8 +198,11 @@ def solve_inverse(
 
 
 def build(game: StaticGame, algo: AlgoConfig, data: DataConfig, seed: int) -> InverseProblem:
-    """The registry's builder: observed play from ``data``, then :func:`build_inverse`."""
-    return build_inverse(game, observed_play(game, data, seed), algo)
+    """The registry's builder: observed play from ``data``, then :func:`build_inverse` (with
+    ``data.bootstrap=R``: on the originals and R replicates each, one batch)."""
+    return with_bootstrap(
+        lambda obs: build_inverse(game, obs, algo), observed_play(game, data, seed), data, seed
+    )
 
 
 SPEC = register_problem(

@@ -49,6 +49,7 @@ from imitgame.problems.base import (
     resolve_auto,
     synthetic_theta,
 )
+from imitgame.problems.bootstrap import reject_bootstrap
 from imitgame.results import Results
 from imitgame.solver.destabilizer import LearnedDeviation
 from imitgame.solver.exploitability import (
@@ -442,6 +443,7 @@ def build(
 ) -> MarkovInverseProblem:
     """The registry's builder: a trajectory file (θ's known entries from the env config), or the
     queryable equilibrium policy under the synthetic truth."""
+    reject_bootstrap(data, "markov_inverse")
     if data.source == "file":
         known = game.true_params
         if known is None:

@@ -45,6 +45,7 @@ from imitgame.problems.base import (
     register_problem,
     relative_error,
 )
+from imitgame.problems.bootstrap import reject_bootstrap
 from imitgame.problems.inverse import static_trainer
 from imitgame.results import Results
 from imitgame.solver.exploitability import exact_exploitability
@@ -333,6 +334,7 @@ def build(
     game: StaticGame, algo: SimulacralConfig, data: DataConfig, seed: int
 ) -> SimulacralProblem:
     """The registry's builder: the game's own observations (:func:`problem_from_game`)."""
+    reject_bootstrap(data, "simulacral")
     return problem_from_game(game, algo)[0]
 
 
