@@ -28,8 +28,8 @@ def rps_features() -> torch.Tensor:
     """``[3, 2, 3, 3]``: one payoff feature per win (row player M, column player −M)."""
     feats = torch.zeros(3, 2, 3, 3)
     wins = [(1, 0), (0, 2), (2, 1)]  # (winner, loser) for paper>rock, rock>scissors, scissors>paper
-    for k, (w, l) in enumerate(wins):
-        feats[k, 0, w, l], feats[k, 0, l, w] = 1.0, -1.0
+    for k, (win, lose) in enumerate(wins):
+        feats[k, 0, win, lose], feats[k, 0, lose, win] = 1.0, -1.0
     feats[:, 1] = -feats[:, 0]  # zero-sum: the column player gets −M[a_row, a_col]
     return feats
 

@@ -163,6 +163,12 @@ class AlgoConfig(GDAConfig):
     regret_weight: float = 1.0
     theta_init: Any = None  # null: centre of Θ for learned entries; or a list of values
     exploitability_steps: int = bounded(300, ge=0)  # evaluator's ascent steps without an oracle
+    # equilibrium concept of the observed play (imitgame.game.finite): null keeps the game's own;
+    # logit_qre = Nash of the entropy-regularised game u_i + H(σ_i)/λ
+    equilibrium: Literal["nash", "logit_qre"] | None = None
+    qre_lambda: float | None = bounded(None, gt=0)  # logit precision λ; null: the game's own
+    learn_lambda: bool = False  # learn λ as θ's last entry (finite and discretised games)
+    qre_grid: int = bounded(21, ge=2)  # logit_qre of a continuous one-shot game: grid points
 
 
 @dataclass

@@ -17,11 +17,15 @@ Equilibrium concepts (``equilibrium``):
 
 * ``nash`` — best response = a pure action maximising q_i(a) = u_i(a, σ_-i);
 * ``logit_qre`` — the logit quantal response equilibrium with precision λ, i.e. the Nash
-  equilibrium of the entropy-regularised game u_i(σ) + (1/λ) H(σ_i) (τ = 1/λ is the same entropy
-  weight as a Markov game's ``entropy_weight``). Its best response is softmax(λ q_i), so exact
-  (regularised) exploitability is closed form: φ = Σ_i (1/λ) KL(σ_i ‖ softmax(λ q_i)). λ is the
-  last entry of θ (``lambda``), known or learned. λ and the payoff scale are jointly unidentified
-  (only λ·U matters); a learned λ is identified because F0 (the known part of U) fixes the scale.
+  equilibrium of the entropy-regularised game u_i(σ) + (1/λ) H(σ_i) (τ = 1/λ is the entropy
+  weight that a Markov game's ``entropy_weight`` sets for sampled actions; here strategies are
+  mixed-strategy vectors and payoffs expectations, so the bonus H(σ_i)/λ sits in the expected
+  payoff, differentiable in a learned λ, and the one regret estimator scores the regularised
+  game). Its best response is softmax(λ q_i), so exact (regularised) exploitability is closed
+  form: φ = Σ_i (1/λ) KL(σ_i ‖ softmax(λ q_i)). λ is the last entry of θ (``lambda``), known or
+  learned. λ and the payoff scale are jointly unidentified (only λ·U matters): a learned λ is
+  identified only when a known part of the payoffs (F0, or payoff parameters not learned) fixes
+  the scale; the rank test reports it otherwise.
 
 The QRE itself is computed by :func:`logit_qre`: λ-homotopy from the uniform profile (λ = 0)
 with Newton steps on the fixed point σ_i = softmax(λ q_i(σ_-i)) in log space — the principal
@@ -38,7 +42,8 @@ import torch
 from torch import Tensor
 
 from imitgame.errors import ImitgameError
-from imitgame.game.base import StaticGame
+from imitgame.game.base import MarkovGame, StaticGame
+from imitgame.game.hooks import attribute
 
 Concept = Literal["nash", "logit_qre"]
 LAMBDA = "lambda"
@@ -150,6 +155,8 @@ class FiniteGame(StaticGame):
         if [len(x) for x in self.action_names] != sizes:
             raise ImitgameError(f"action_names do not match the action counts {sizes}")
         self.concept: Concept = "nash"
+        self._lambda_value = float(qre_lambda)
+        self._lambda_bounds = (float(lambda_bounds[0]), float(lambda_bounds[1]))
         self._payoff_learn = list(param_names) if learn is None else list(learn)
         self.set_equilibrium(
             equilibrium,
@@ -180,19 +187,13 @@ class FiniteGame(StaticGame):
         if unknown:
             raise ImitgameError(f"learn: {unknown} are not parameters of the game ({names})")
         if concept == "logit_qre":
-            has_lam = self.param_dim > p
-            lam_low, lam_high = (
-                lambda_bounds
-                if lambda_bounds is not None
-                else (float(self.param_low[p]), float(self.param_high[p]))
-            )
-            lam = qre_lambda
-            if lam is None:
-                lam = float(self.true_params[p]) if has_lam and true is not None else 1.0
+            lam_low, lam_high = lambda_bounds if lambda_bounds is not None else self._lambda_bounds
+            lam = float(qre_lambda) if qre_lambda is not None else self._lambda_value
             if not 0 < lam_low < lam_high or not lam_low <= lam <= lam_high:
                 raise ImitgameError(
                     f"qre_lambda={lam} must lie in the λ bounds [{lam_low}, {lam_high}] (low > 0)"
                 )
+            self._lambda_bounds = (float(lam_low), float(lam_high))
             names.append(LAMBDA)
             low = torch.cat([low, low.new_tensor([lam_low])])
             high = torch.cat([high, high.new_tensor([lam_high])])
@@ -221,8 +222,9 @@ class FiniteGame(StaticGame):
         return self.concept == "logit_qre"
 
     @property
-    def entropy_weight(self) -> float:
-        """τ = 1/λ at the game's own (true or known) λ; 0 under Nash (see hooks.ATTRIBUTES)."""
+    def temperature(self) -> float:
+        """τ = 1/λ at the game's own (true or known) λ; 0 under Nash. (Not the Markov attribute
+        ``entropy_weight``: a finite game's payoffs already hold the entropy bonus H(σ_i)/λ.)"""
         if not self.is_qre:
             return 0.0
         return 1.0 / self._lambda_value
@@ -376,3 +378,112 @@ def simulate_counts(
     draws = torch.multinomial(flat, n_actions_per_player, replacement=True, generator=generator)
     counts = torch.nn.functional.one_hot(draws, game.action_dim).sum(1)
     return counts.reshape(sigma.shape).to(sigma)
+
+
+class DiscretizedGame(FiniteGame):
+    """The finite view of a continuous one-shot game: each player's actions are ``grid`` evenly
+    spaced points of its (1-dimensional, bounded) action interval, U(θ)[i, g_1..g_n] = the
+    wrapped game's u_i at that grid profile (any differentiable dependence on θ). Its logit QRE
+    is the continuous game's logit QRE restricted to the grid (it approaches the continuous
+    game's as the grid refines); θ is the wrapped game's θ (+ λ)."""
+
+    def __init__(
+        self,
+        game: StaticGame,
+        grid: int = 21,
+        *,
+        equilibrium: Concept = "logit_qre",
+        qre_lambda: float = 1.0,
+        learn_lambda: bool = False,
+        lambda_bounds: Sequence[float] = (0.001, 1000.0),
+    ) -> None:
+        if game.action_dim != 1 or game.context_dim:
+            raise ImitgameError(
+                f"{type(game).__name__}: a logit QRE over an action grid needs one-dimensional "
+                "actions and no context"
+            )
+        low, high = game.action_low[:, 0], game.action_high[:, 0]
+        if not bool(torch.isfinite(low).all() and torch.isfinite(high).all()):
+            raise ImitgameError(f"{type(game).__name__}: a grid needs finite action bounds")
+        n = game.n_agents
+        p = game.param_dim
+        learn = list(game.learned_params) + ([LAMBDA] if learn_lambda else [])
+        super().__init__(
+            base=torch.zeros(n, *([grid] * n), dtype=game.dtype),
+            features=torch.zeros(p, n, *([grid] * n), dtype=game.dtype),
+            param_names=game.param_names,
+            param_low=game.param_low,
+            param_high=game.param_high,
+            true_params=game.true_params,
+            learn=learn,
+            equilibrium=equilibrium,
+            qre_lambda=qre_lambda,
+            lambda_bounds=lambda_bounds,
+            agent_names=list(game.possible_agents),
+        )
+        self.inner = game
+        steps = torch.linspace(0, 1, grid, dtype=game.dtype, device=game.device)
+        points = low[:, None] + (high - low)[:, None] * steps  # [n, G]
+        self.register_buffer("grid_points", points)
+        # every joint grid profile [G^n, n, 1] (construction only)
+        index = torch.cartesian_prod(*[torch.arange(grid)] * n).reshape(-1, n)
+        profiles = points[torch.arange(n), index][..., None]
+        self.register_buffer("profiles", profiles)
+
+    def payoff_tensor(self, theta: Tensor) -> Tensor:
+        """U(θ) ``[..., n, G, ..., G]``: the wrapped game's payoffs at every grid profile."""
+        p = self.inner.param_dim
+        u = self.inner.payoffs(self.profiles, theta[..., None, :p])  # [..., G^n, n]
+        g = self.grid_points.shape[1]
+        return u.movedim(-1, -2).reshape(*u.shape[:-2], self.n_agents, *([g] * self.n_agents))
+
+    def mean_actions(self, actions: Tensor) -> Tensor:
+        """Each player's expected continuous action ``[..., n, 1]`` under its mixed strategy."""
+        return (self.mixed(actions) * self.grid_points).sum(-1, keepdim=True)
+
+
+def configure_equilibrium(
+    game: MarkovGame,
+    concept: Concept | None,
+    *,
+    qre_lambda: float | None = None,
+    learn_lambda: bool = False,
+    grid: int = 21,
+) -> MarkovGame:
+    """The game under the requested equilibrium concept (``algo.equilibrium``): a
+    :class:`FiniteGame` switches concept in place; a continuous one-shot game under
+    ``logit_qre`` becomes its :class:`DiscretizedGame` view; a Markov game gets the entropy
+    weight τ = 1/λ of the regret estimator (``nash``: τ = 0). ``concept`` None with no λ option
+    set returns the game as it is."""
+    if isinstance(game, FiniteGame):
+        if concept is None and qre_lambda is None and not learn_lambda:
+            return game
+        return game.set_equilibrium(
+            concept or game.concept,
+            qre_lambda=qre_lambda,
+            learn_lambda=learn_lambda or LAMBDA in game.learned_params,
+        )
+    if not isinstance(game, StaticGame):
+        if learn_lambda:
+            raise ImitgameError("algo.learn_lambda: λ is learned for one-shot games only")
+        if concept == "nash":
+            game.entropy_weight = 0.0
+        elif concept == "logit_qre" or qre_lambda is not None:
+            if qre_lambda is None:
+                if not float(attribute(game, "entropy_weight")) > 0:
+                    raise ImitgameError(
+                        "algo.equilibrium=logit_qre of a Markov game needs algo.qre_lambda"
+                    )
+            else:
+                game.entropy_weight = 1.0 / float(qre_lambda)
+        return game
+    if concept == "logit_qre":
+        return DiscretizedGame(
+            game,
+            grid,
+            qre_lambda=1.0 if qre_lambda is None else qre_lambda,
+            learn_lambda=learn_lambda,
+        ).to(device=game.device, dtype=game.dtype)
+    if qre_lambda is not None or learn_lambda:
+        raise ImitgameError("algo.qre_lambda / algo.learn_lambda need algo.equilibrium=logit_qre")
+    return game
