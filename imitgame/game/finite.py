@@ -61,15 +61,19 @@ def expected_payoffs(payoff: Tensor, sigma: Tensor) -> Tensor:
 
 def action_values(payoff: Tensor, sigma: Tensor) -> Tensor:
     """q_i(a) = u_i(a, σ_-i), the payoff of each pure action against the others' mixed
-    strategies: ``[..., n, A]``. All n·A unilateral pure deviations are one batched
-    contraction (row (i, a) replaces σ_i by the vertex e_a)."""
-    n, a = sigma.shape[-2:]
-    own = torch.eye(n, dtype=torch.bool, device=sigma.device)[:, None, :, None]  # [n, 1, n, 1]
-    vertex = torch.eye(a, dtype=sigma.dtype, device=sigma.device)[None, :, None, :]  # [1,A,1,A]
-    rows = torch.where(own, vertex, sigma[..., None, None, :, :])  # [..., n, A, n, A]
-    lifted = payoff.unsqueeze(-n - 2).unsqueeze(-n - 2)  # [..., 1, 1, n, A, ..., A]
-    values = expected_payoffs(lifted, rows)  # [..., n, A, n]: u_j of row (i, a)
-    return torch.diagonal(values, dim1=-3, dim2=-1).transpose(-1, -2)  # j = i
+    strategies: ``[..., n, A]``. One contraction per player: the n contractions differ in which
+    tensor axis stays free, so they are n einsum calls (each batched over all instances); one
+    batched call over n·A vertex rows would cost n·A times the work."""
+    n = sigma.shape[-2]
+    letters = string.ascii_letters[:n]
+    values = []
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        spec = "..." + letters + "".join(",..." + letters[j] for j in others) + "->..." + letters[i]
+        values.append(
+            torch.einsum(spec, payoff.select(-n - 1, i), *[sigma[..., j, :] for j in others])
+        )
+    return torch.stack(values, -2)
 
 
 def entropy(sigma: Tensor) -> Tensor:
@@ -297,11 +301,11 @@ class FiniteGame(StaticGame):
 
 
 # --- the QRE: homotopy in λ with Newton steps -----------------------------------------------------
-def _residual(game: FiniteGame, x: Tensor, theta: Tensor, lam: Tensor) -> Tensor:
-    """r(x) = x − log softmax(λ q(softmax(x))) for log-strategies ``x [n, A]`` (padded: r = x)."""
-    mask = game.action_mask
+def _residual(mask: Tensor, x: Tensor, payoff: Tensor, lam: Tensor) -> Tensor:
+    """r(x) = x − log softmax(λ q(softmax(x))) for log-strategies ``x [n, A]`` (padded: r = x)
+    in the game with payoff tensor ``payoff [n, A, ..., A]``."""
     sigma = torch.softmax(x.masked_fill(~mask, float("-inf")), -1)
-    q = action_values(game.payoff_tensor(theta), sigma)
+    q = action_values(payoff, sigma)
     target = torch.log_softmax((lam * q).masked_fill(~mask, float("-inf")), -1)
     return torch.where(mask, x - target, x).flatten()
 
@@ -311,8 +315,8 @@ def logit_qre(
     theta: Tensor,
     lam: Tensor | float | None = None,
     *,
-    steps: int = 40,
-    newton: int = 6,
+    steps: int = 10,
+    newton: int = 4,
     tol: float = 1e-12,
 ) -> Tensor:
     """The logit QRE ``[..., n, A]`` under ``theta [..., p]`` at precision ``lam`` (default: θ's
@@ -332,32 +336,44 @@ def logit_qre(
     n, a = game.n_agents, game.action_dim
     mask = game.action_mask
     x = torch.log(game.uniform((m,))).masked_fill(~mask, 0.0)
-    jac = vmap(jacrev(lambda xx, th, lm: _residual(game, xx, th, lm)))
-    res = vmap(lambda xx, th, lm: _residual(game, xx, th, lm))
+    payoff = game.payoff_tensor(flat)  # [m, n, A, ..., A], fixed along the path
+    jac = vmap(jacrev(lambda xx, u, lm: _residual(mask, xx, u, lm)))
+    res = vmap(lambda xx, u, lm: _residual(mask, xx, u, lm))
 
     def newton_step(x: Tensor, lm: Tensor) -> Tensor:
-        r = res(x, flat, lm)
-        j = jac(x, flat, lm).reshape(m, n * a, n * a)
+        r = res(x, payoff, lm)
+        j = jac(x, payoff, lm).reshape(m, n * a, n * a)
         dx = torch.linalg.solve(j, r.unsqueeze(-1)).squeeze(-1).reshape(m, n, a)
         # cap the step in log space: a Newton step from far away can overshoot
         size = dx.abs().amax((-1, -2), keepdim=True)
         return x - dx * (2.0 / size.clamp(min=2.0))
 
+    def residual(x: Tensor, lm: Tensor) -> float:
+        err = res(x, payoff, lm).abs().amax()
+        return float(err) if bool(torch.isfinite(err)) else float("inf")
+
     with torch.no_grad():
-        for t in range(1, steps + 1):
-            lm = target * (t / steps)
+        # adaptive continuation in the fraction f of λ: a step that Newton cannot close halves
+        fraction, step = 0.0, 1.0 / steps
+        while fraction < 1.0:
+            nxt = min(1.0, fraction + step)
+            trial = x
             for _ in range(newton):
-                x = newton_step(x, lm)
+                trial = newton_step(trial, target * nxt)
+            if residual(trial, target * nxt) < 1e-6:
+                x, fraction, step = trial, nxt, min(step * 1.5, 0.25)
+            else:
+                step /= 2
+                if step < 1e-7:
+                    break
         for _ in range(50):
-            err = res(x, flat, target).abs().amax()
-            if not bool(torch.isfinite(err)) or float(err) < tol:
+            if residual(x, target) < tol:
                 break
             x = newton_step(x, target)
-        err = res(x, flat, target).abs().amax()
-    if not bool(torch.isfinite(err)) or float(err) > 1e-8:
+        err = residual(x, target)
+    if err > 1e-8:
         raise ImitgameError(
-            f"the logit QRE did not converge (fixed-point residual {float(err):.3g}); "
-            "try a smaller λ"
+            f"the logit QRE did not converge (fixed-point residual {err:.3g}); try a smaller λ"
         )
     sigma = torch.softmax(x.masked_fill(~mask, float("-inf")), -1)
     return sigma.reshape(*shape, n, a)
@@ -395,7 +411,7 @@ class DiscretizedGame(FiniteGame):
         equilibrium: Concept = "logit_qre",
         qre_lambda: float = 1.0,
         learn_lambda: bool = False,
-        lambda_bounds: Sequence[float] = (0.001, 1000.0),
+        lambda_bounds: Sequence[float] = (1e-9, 1e6),
     ) -> None:
         if game.action_dim != 1 or game.context_dim:
             raise ImitgameError(
@@ -478,12 +494,14 @@ def configure_equilibrium(
                 game.entropy_weight = 1.0 / float(qre_lambda)
         return game
     if concept == "logit_qre":
-        return DiscretizedGame(
-            game,
-            grid,
-            qre_lambda=1.0 if qre_lambda is None else qre_lambda,
-            learn_lambda=learn_lambda,
-        ).to(device=game.device, dtype=game.dtype)
+        view = DiscretizedGame(game, grid, learn_lambda=learn_lambda)
+        if qre_lambda is None:
+            # default precision: λ · (max − min payoff on the grid at the game's θ) = 1000
+            ref = game.true_params if game.true_params is not None else view.param_low
+            ref = torch.cat([ref[: game.param_dim], ref.new_ones(1)])
+            qre_lambda = 1000.0 / float(view.payoff_scale(ref).clamp(min=1e-12))
+        view.set_equilibrium("logit_qre", qre_lambda=qre_lambda, learn_lambda=learn_lambda)
+        return view.to(device=game.device, dtype=game.dtype)
     if qre_lambda is not None or learn_lambda:
         raise ImitgameError("algo.qre_lambda / algo.learn_lambda need algo.equilibrium=logit_qre")
     return game
