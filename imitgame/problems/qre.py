@@ -45,7 +45,14 @@ from imitgame.solver.stabilizer import Stabilizer
 from imitgame.solver.trainer import GDA
 
 #: the penalty weight w and step sizes this problem runs with unless ``algo`` sets them
-COUNTS_DEFAULTS = {"regret_weight": 100.0, "optimizer": "lbfgs", "lr_theta": 1.0}
+COUNTS_DEFAULTS = {
+    "regret_weight": 100.0,
+    "optimizer": "lbfgs",
+    "lr_theta": 1.0,
+    # ψ > 0 at the penalised optimum of noisy counts: convergence is θ's step alone
+    "tol_exploitability": None,
+    "tol_step": 1e-10,
+}
 
 
 class LogitProfile(ActionProfile):
@@ -179,14 +186,43 @@ def fit_counts(
     algo: AlgoConfig | None = None,
     *,
     theta_known: Tensor | None = None,
+    starts: Tensor | None = None,
     progress: bool = False,
 ) -> tuple[Tensor, CountsProblem]:
-    """Fit θ to ``counts [K, n, A]`` (K data sets, one batch): θ̂ ``[K, p]`` and the problem."""
+    """Fit θ to ``counts [K, n, A]`` (K data sets, one batch): θ̂ ``[K, p]`` and the problem.
+
+    ``starts [S, L]``: S starting values of the L learned entries, run as K·S instances of the
+    same batch; each data set keeps the start whose final objective (KL + w ψ) is lowest (the
+    likelihood over equilibria can have local optima: a QRE correspondence has several
+    branches)."""
     algo = algo if algo is not None else counts_config()
+    k = counts.shape[0] if counts.dim() == 3 else 1
+    if starts is None:
+        problem = build_counts(game, counts, algo, theta_known=theta_known)
+        for _ in problem.trainer.iterate(progress=progress):
+            pass
+        return problem.trainer.answer.theta().detach(), problem
+    starts = torch.as_tensor(starts, dtype=game.dtype, device=game.device)
+    if starts.dim() != 2 or starts.shape[1] != len(game.learned_params):
+        raise ImitgameError(
+            f"starts have shape {list(starts.shape)}, expected [S, {len(game.learned_params)}]"
+        )
+    s = starts.shape[0]
+    counts = counts.reshape(k, *counts.shape[-2:]).repeat_interleave(s, 0)
+    if theta_known is not None:
+        theta_known = theta_known.repeat_interleave(s, 0)
     problem = build_counts(game, counts, algo, theta_known=theta_known)
+    stab = problem.trainer.stabilizer
+    with torch.no_grad():
+        stab.theta_learned.copy_(starts.repeat(k, 1))
+        stab.project()
+    problem.trainer.last_theta = stab.theta().detach().clone()
     for _ in problem.trainer.iterate(progress=progress):
         pass
-    return problem.trainer.answer.theta().detach(), problem
+    with torch.no_grad():
+        value = problem.trainer.objective(problem.trainer.answer).value.view(k, s)
+    best = value.argmin(1) + torch.arange(k, device=value.device) * s
+    return problem.trainer.answer.theta().detach()[best], problem
 
 
 def counts_config(**overrides: object) -> AlgoConfig:
