@@ -257,6 +257,21 @@ class SimulacralConfig(AlgoConfig):
 
 
 @dataclass
+class CountsConfig(AlgoConfig):
+    """``algo`` of ``algo.problem=qre_counts`` (:mod:`imitgame.problems.qre`): L-BFGS on θ and the
+    profile jointly against the exact (soft) best response, the regret as a penalty of weight
+    ``regret_weight`` beside the counts' likelihood; convergence by θ's step (ψ > 0 at the
+    penalised optimum of noisy counts)."""
+
+    problem: str | None = "qre_counts"
+    optimizer: Literal["auto", "adam", "sgd", "lbfgs"] = "lbfgs"
+    lr_theta: float = bounded(1.0, ge=0)
+    regret_weight: float = 100.0
+    tol_exploitability: float | None = None
+    tol_step: float | None = 1e-10
+
+
+@dataclass
 class DataConfig(Schema):
     """Where the observed behaviour comes from."""
 
@@ -267,6 +282,9 @@ class DataConfig(Schema):
     instances: int = bounded(1, ge=1)  # simulated: number of independent instances K
     param_spread: float = bounded(0.0, ge=0)  # simulated: learned entries θ·(1 + spread·U(-1, 1))
     noise_std: float = bounded(0.0, ge=0)  # simulated: observation noise, relative to actions
+    counts: int | None = bounded(
+        None, ge=1
+    )  # qre_counts: observed actions per player (null: 10000)
 
     def check(self) -> None:
         if self.source == "file" and not self.path:

@@ -287,7 +287,7 @@ class FiniteGame(StaticGame):
         actions, _ = solve_static_equilibrium(
             self, flat, init=start.reshape(flat.shape[0], 1, self.n_agents, self.action_dim)
         )
-        return actions.reshape(start.shape)
+        return self.mixed(actions).reshape(start.shape)
 
     def payoff_scale(self, theta: Tensor) -> Tensor:
         """max − min payoff ``[...]`` (Gambit's unit for regret and for λ)."""
@@ -477,7 +477,7 @@ def configure_equilibrium(
         return game.set_equilibrium(
             concept or game.concept,
             qre_lambda=qre_lambda,
-            learn_lambda=learn_lambda or LAMBDA in game.learned_params,
+            learn_lambda=learn_lambda or (LAMBDA in game.learned_params and concept != "nash"),
         )
     if not isinstance(game, StaticGame):
         if learn_lambda:

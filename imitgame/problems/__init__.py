@@ -5,12 +5,13 @@
 | ``inverse`` (default, one-shot games) | :mod:`~imitgame.problems.inverse` | θ; π† observed |
 | ``markov_inverse`` (default, Markov games) | :mod:`~imitgame.problems.markov` | θ; π† observed |
 | ``simulacral`` | :mod:`~imitgame.problems.simulacral` | θ and π, fitted to observations |
+| ``qre_counts`` (finite games) | :mod:`~imitgame.problems.qre` | θ and σ, fitted to action counts |
 
 A new kind is a module that calls :func:`register_problem` with a :class:`ProblemSpec`; the runner
 needs no change (see :mod:`imitgame.problems.base` for the contract).
 """
 
-from imitgame.problems import inverse, markov, simulacral
+from imitgame.problems import inverse, markov, qre, simulacral
 from imitgame.problems.base import (
     PROBLEMS,
     Problem,
@@ -30,6 +31,7 @@ __all__ = [
     "inverse",
     "markov",
     "problem_spec",
+    "qre",
     "register_problem",
     "simulacral",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from imitgame.config import AlgoConfig, DataConfig
+from imitgame.config import AlgoConfig, CountsConfig, DataConfig
 from imitgame.errors import ImitgameError, check_finite
 from imitgame.game.finite import FiniteGame, simulate_counts
 from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
@@ -43,16 +43,6 @@ from imitgame.problems.inverse import static_trainer
 from imitgame.results import Results
 from imitgame.solver.stabilizer import Stabilizer
 from imitgame.solver.trainer import GDA
-
-#: the penalty weight w and step sizes this problem runs with unless ``algo`` sets them
-COUNTS_DEFAULTS = {
-    "regret_weight": 100.0,
-    "optimizer": "lbfgs",
-    "lr_theta": 1.0,
-    # ψ > 0 at the penalised optimum of noisy counts: convergence is θ's step alone
-    "tol_exploitability": None,
-    "tol_step": 1e-10,
-}
 
 
 class LogitProfile(ActionProfile):
@@ -225,10 +215,9 @@ def fit_counts(
     return problem.trainer.answer.theta().detach()[best], problem
 
 
-def counts_config(**overrides: object) -> AlgoConfig:
-    """An :class:`AlgoConfig` with this problem's defaults (:data:`COUNTS_DEFAULTS`)."""
-    values = {"problem": "qre_counts", **COUNTS_DEFAULTS, **overrides}
-    return AlgoConfig(**values)  # type: ignore[arg-type]
+def counts_config(**overrides: object) -> CountsConfig:
+    """This problem's ``algo`` (:class:`~imitgame.config.CountsConfig`) with ``overrides``."""
+    return CountsConfig(**overrides)  # type: ignore[arg-type]
 
 
 def build(game: FiniteGame, algo: AlgoConfig, data: DataConfig, seed: int) -> CountsProblem:
@@ -236,7 +225,7 @@ def build(game: FiniteGame, algo: AlgoConfig, data: DataConfig, seed: int) -> Co
     at the game's θ (``data.param_spread`` spreads the learned entries per data set)."""
     generator = torch.Generator().manual_seed(seed)
     theta = synthetic_theta(game, data, generator)
-    n_draws = getattr(data, "counts", None) or 10000
+    n_draws = data.counts or 10000
     counts = simulate_counts(game, theta, int(n_draws), generator)
     problem = build_counts(game, counts, algo, theta_known=theta)
     problem.theta_true = theta
@@ -254,7 +243,7 @@ def recovery_error(problem: CountsProblem) -> Tensor | None:
 SPEC = register_problem(
     ProblemSpec(
         name="qre_counts",
-        config=AlgoConfig,
+        config=CountsConfig,
         build=build,
         game_type=FiniteGame,
         description="θ (and λ) of a finite game from observed action counts: likelihood + regret",
