@@ -57,3 +57,29 @@ def test_registry_builder_and_errors(float64) -> None:
         fit_counts(game, torch.ones(2, 2))
     with pytest.raises(ImitgameError, match=">= 0"):
         fit_counts(game, -torch.ones(1, 2, 3))
+
+
+def test_the_forward_solver_reaches_the_qre(float64) -> None:
+    """The GDA forward solver (the one trainer, exact soft best responses) finds the QRE."""
+    from imitgame.solver.forward import solve_static_equilibrium
+
+    game = SecurityGame()
+    theta = game.true_params[None]
+    actions, exploit = solve_static_equilibrium(game, theta)
+    assert float(exploit[0]) < 1e-9
+    assert torch.allclose(game.mixed(actions[:, 0]), game.equilibrium(theta), atol=1e-4)
+
+
+def test_learned_lambda_is_identified_only_beside_a_known_scale(float64) -> None:
+    """λ with v_A (v_B, v_C known): identified and recovered; λ with every RPS win: only λ·U is
+    identified, and the rank test says so."""
+    game = Coordination(learn=["value_a", "lambda"])
+    theta = game.true_params[None]
+    observed = ObservedPlay(game.equilibrium(theta)[:, None], None, theta.clone(), theta.clone())
+    results = solve_inverse(game, observed, AlgoConfig())
+    assert bool(results.identified.all())
+    assert torch.allclose(results.theta_hat[0, [0, 2]], theta[0, [0, 2]], rtol=1e-4)
+    rps = RockPaperScissors(learn=["paper_beats_rock", "rock_beats_scissors", "lambda"])
+    theta = rps.true_params[None]
+    observed = ObservedPlay(rps.equilibrium(theta)[:, None], None, theta.clone(), theta.clone())
+    assert not bool(solve_inverse(rps, observed, AlgoConfig()).identified.any())
