@@ -163,6 +163,12 @@ class AlgoConfig(GDAConfig):
     regret_weight: float = 1.0
     theta_init: Any = None  # null: centre of Θ for learned entries; or a list of values
     exploitability_steps: int = bounded(300, ge=0)  # evaluator's ascent steps without an oracle
+    # equilibrium concept of the observed play (imitgame.game.finite): null keeps the game's own;
+    # logit_qre = Nash of the entropy-regularised game u_i + H(σ_i)/λ
+    equilibrium: Literal["nash", "logit_qre"] | None = None
+    qre_lambda: float | None = bounded(None, gt=0)  # logit precision λ; null: the game's own
+    learn_lambda: bool = False  # learn λ as θ's last entry (finite and discretised games)
+    qre_grid: int = bounded(21, ge=2)  # logit_qre of a continuous one-shot game: grid points
 
 
 @dataclass
@@ -271,6 +277,18 @@ class NoisyConfig(AlgoConfig):
     def check(self) -> None:
         if self.regret_weight <= 0:
             raise ImitgameError(f"algo.regret_weight must be > 0, got {self.regret_weight}")
+class CountsConfig(AlgoConfig):
+    """``algo`` of ``algo.problem=qre_counts`` (:mod:`imitgame.problems.qre`): L-BFGS on θ and the
+    profile jointly against the exact (soft) best response, the regret as a penalty of weight
+    ``regret_weight`` beside the counts' likelihood; convergence by θ's step (ψ > 0 at the
+    penalised optimum of noisy counts)."""
+
+    problem: str | None = "qre_counts"
+    optimizer: Literal["auto", "adam", "sgd", "lbfgs"] = "lbfgs"
+    lr_theta: float = bounded(1.0, ge=0)
+    regret_weight: float = 100.0
+    tol_exploitability: float | None = None
+    tol_step: float | None = 1e-10
 
 
 @dataclass
@@ -287,6 +305,9 @@ class DataConfig(Schema):
     observations: int = bounded(1, ge=1)  # simulated: noisy repeats of each observed context
     bootstrap: int = bounded(0, ge=0)  # R bootstrap replicates solved in the same batch (0: none)
     ci_level: float = bounded(0.95, gt=0, lt=1)  # nominal level of the bootstrap intervals
+    counts: int | None = bounded(
+        None, ge=1
+    )  # qre_counts: observed actions per player (null: 10000)
 
     def check(self) -> None:
         if self.source == "file" and not self.path:

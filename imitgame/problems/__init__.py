@@ -6,12 +6,13 @@
 | ``markov_inverse`` (default, Markov games) | :mod:`~imitgame.problems.markov` | θ; π† observed |
 | ``simulacral`` | :mod:`~imitgame.problems.simulacral` | θ and π, fitted to observations |
 | ``noisy_inverse`` | :mod:`~imitgame.problems.noisy` | θ and π, fitted to noisy actions |
+| ``qre_counts`` (finite games) | :mod:`~imitgame.problems.qre` | θ and σ, fitted to action counts |
 
 A new kind is a module that calls :func:`register_problem` with a :class:`ProblemSpec`; the runner
 needs no change (see :mod:`imitgame.problems.base` for the contract).
 """
 
-from imitgame.problems import inverse, markov, noisy, simulacral
+from imitgame.problems import inverse, markov, noisy, qre, simulacral
 from imitgame.problems.base import (
     PROBLEMS,
     Problem,
@@ -32,6 +33,7 @@ __all__ = [
     "markov",
     "noisy",
     "problem_spec",
+    "qre",
     "register_problem",
     "simulacral",
 ]

@@ -28,14 +28,26 @@ class Identifiability:
     n_learned: int
 
 
+def own_payoff_sum(game: StaticGame, state: Tensor, actions: Tensor, theta: Tensor) -> Tensor:
+    """Σ_i u_i(a_i, a_-i) with the others' actions a_-i held fixed in agent i's term: its
+    gradient in ``actions [..., n, d]`` is ∂u_i/∂a_i at entry i (not Σ_j ∂u_j/∂a_i, which
+    differs wherever one agent's action moves another's payoff). The n terms are n rows of one
+    batched call (row i: agent i's action live, the others detached)."""
+    n = game.n_agents
+    own = torch.eye(n, dtype=torch.bool, device=actions.device)[:, :, None]  # [n, n, 1]
+    rows = torch.where(own, actions[..., None, :, :], actions.detach()[..., None, :, :])
+    payoffs = game.payoffs_in(state[..., None, :], rows, theta[..., None, :])  # [..., n, n]
+    return torch.diagonal(payoffs, dim1=-2, dim2=-1).sum()
+
+
 def first_order_conditions(
     game: StaticGame, actions: Tensor, theta: Tensor, state: Tensor
 ) -> Tensor:
     """∂u_i/∂a_i for every agent and observation: ``[..., n, d]``."""
     actions = actions.detach().requires_grad_(True)
     with torch.enable_grad():
-        payoffs = game.payoffs_in(state, actions, theta)
-        grads = torch.autograd.grad(payoffs.sum(), actions, create_graph=True)[0]
+        total = own_payoff_sum(game, state, actions, theta)
+        grads = torch.autograd.grad(total, actions, create_graph=True)[0]
     return grads
 
 
@@ -55,13 +67,8 @@ def check_identifiability(
     def conditions(theta_learned: Tensor, acts: Tensor, st: Tensor, th: Tensor, keep: Tensor):
         """g_i = ∂u_i/∂a_i of one observation ``[n·d]`` (each agent's own payoff)."""
         full = th.index_copy(0, learn_index, theta_learned)
-
-        def payoffs(a: Tensor) -> Tensor:  # [n, d] -> [n]
-            return game.payoffs_in(st[None], a[None], full[None, :])[0]
-
-        jac = torch.func.jacrev(payoffs)(acts.detach())  # [n, n, d]
-        own = torch.diagonal(jac, dim1=0, dim2=1).movedim(-1, 0)  # [n, d]
-        return (own * keep).flatten()
+        grad = torch.func.grad(lambda a: own_payoff_sum(game, st, a, full[None, :]))(acts)
+        return (grad * keep).flatten()
 
     # one observation at a time (its payoffs depend on its own actions alone): memory O(B), not
     # O(B²) as a Jacobian of all B observations' conditions at once would be

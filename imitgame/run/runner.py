@@ -25,6 +25,7 @@ from imitgame import checkpoint
 from imitgame.config import DataConfig, check_kwargs, typed
 from imitgame.errors import DivergenceError, ImitgameError, Interrupted, NotConverged
 from imitgame.game.base import MarkovGame
+from imitgame.game.finite import configure_equilibrium
 from imitgame.problems import Problem, problem_spec
 from imitgame.run.tracking import RunTracker
 
@@ -89,6 +90,13 @@ def build_problem(cfg: DictConfig) -> tuple[Problem, Any]:
     game = game.to(device=device, dtype=dtype)
     spec = problem_spec(cfg.algo.get("problem"), game)
     algo = typed(spec.config, cfg.algo, "algo")
+    game = configure_equilibrium(
+        game,
+        algo.equilibrium,
+        qre_lambda=algo.qre_lambda,
+        learn_lambda=algo.learn_lambda,
+        grid=algo.qre_grid,
+    )
     return spec.build(game, algo, data, cfg.seed), algo
 
 

@@ -191,15 +191,16 @@ class GDA:
             return None
         schedule = _lr_lambda(self.config)
         if self.config.optimizer == "lbfgs" and not maximize:
-            if len(groups) != 1 or groups[0]["name"] != "theta":
+            smooth = getattr(self.stabilizer.profile(), "unconstrained", False)
+            if groups[0]["name"] != "theta" or (len(groups) != 1 and not smooth):
                 raise ImitgameError(
-                    "algo.optimizer=lbfgs needs a stabilizer that owns θ alone (inverse problems); "
-                    "use adam"
+                    "algo.optimizer=lbfgs needs a stabilizer that owns θ alone (inverse problems) "
+                    "or θ and an unconstrained profile (no projection); use adam"
                 )
             # quasi-Newton steps on θ with a strong-Wolfe line search (20 iterations per step):
             # scale-free, and exact when the destabilizer is an exact max-oracle (Danskin)
             optimizer = torch.optim.LBFGS(
-                groups[0]["params"],
+                [p for g in groups for p in g["params"]],
                 lr=groups[0]["lr"],
                 max_iter=20,  # inner quasi-Newton iterations per GDA step (projection after)
                 history_size=20,
