@@ -36,7 +36,15 @@ def own_payoff_sum(game: StaticGame, state: Tensor, actions: Tensor, theta: Tens
     n = game.n_agents
     own = torch.eye(n, dtype=torch.bool, device=actions.device)[:, :, None]  # [n, n, 1]
     rows = torch.where(own, actions[..., None, :, :], actions.detach()[..., None, :, :])
-    payoffs = game.payoffs_in(state[..., None, :], rows, theta[..., None, :])  # [..., n, n]
+    # games need not broadcast ranks: give state, rows and θ one explicit batch shape [..., n]
+    batch = torch.broadcast_shapes(
+        rows.shape[:-2], state.shape[:-1] + (1,), theta.shape[:-1] + (1,)
+    )
+    payoffs = game.payoffs_in(
+        state[..., None, :].expand(*batch, state.shape[-1]),
+        rows.expand(*batch, *rows.shape[-2:]),
+        theta[..., None, :].expand(*batch, theta.shape[-1]),
+    )  # [..., n, n]
     return torch.diagonal(payoffs, dim1=-2, dim2=-1).sum()
 
 
@@ -67,7 +75,7 @@ def check_identifiability(
     def conditions(theta_learned: Tensor, acts: Tensor, st: Tensor, th: Tensor, keep: Tensor):
         """g_i = ∂u_i/∂a_i of one observation ``[n·d]`` (each agent's own payoff)."""
         full = th.index_copy(0, learn_index, theta_learned)
-        grad = torch.func.grad(lambda a: own_payoff_sum(game, st, a, full[None, :]))(acts)
+        grad = torch.func.grad(lambda a: own_payoff_sum(game, st, a, full))(acts)
         return (grad * keep).flatten()
 
     # one observation at a time (its payoffs depend on its own actions alone): memory O(B), not
