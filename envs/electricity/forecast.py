@@ -105,6 +105,8 @@ def write_days(raw: pd.DataFrame, first: str | None, last: str | None, out: Path
 # --- the model -----------------------------------------------------------------------------------
 #: the market games a forecast can fit (``--env``)
 MARKETS = {"electricity": ElectricityMarket, "electricity_merit": ElectricityMeritMarket}
+#: default days between refits: the structural market refilters its cost level every day
+RECALIBRATE_EVERY = {"electricity": 7, "electricity_merit": 0}
 
 
 def make_game(env: dict, **kwargs) -> StaticGame:
@@ -464,9 +466,10 @@ def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argp
     parser.add_argument(
         "--recalibrate-every",
         type=int,
-        default=7,
+        default=None,
         help="days between warm-started refits on the history known at the forecast origin "
-        "(0: keep TRAIN's fit)",
+        "(0: keep TRAIN's fit; default: 7 for electricity, 0 for electricity_merit, whose "
+        "cost level is refiltered from the history every day)",
     )
     parser.add_argument(
         "--recalibrate-iterations", type=int, default=200, help="GDA iterations of a refit"
@@ -549,7 +552,7 @@ def run_forecast(
     iterations: int | None = None,
     refit: bool = False,
     threads: int = 1,
-    recalibrate_every: int = 7,
+    recalibrate_every: int | None = None,
     recalibrate_iterations: int = 200,
     window_days: int = 365,
     lear_windows: Sequence[int] | None = None,
@@ -567,6 +570,8 @@ def run_forecast(
     train_path, test_path = resolve_data_path(train), resolve_data_path(test)
     train_frame = load_energy_csv(train_path)
     test_frame = load_energy_csv(test_path)
+    if recalibrate_every is None:
+        recalibrate_every = RECALIBRATE_EVERY.get(env, 7)
     if recalibrate_every < 0 or recalibrate_iterations < 1 or window_days < 1:
         raise ImitgameError("--recalibrate-every must be >= 0, the others >= 1")
     market = env

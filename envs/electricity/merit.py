@@ -189,7 +189,7 @@ class ElectricityMeritMarket(StaticGame):
         lags: Sequence[int] = (1, 7),
         day_lags: Sequence[int] = (),
         learn: Sequence[str] = BLOCKS,
-        observe_generation: bool = True,
+        observe_generation: bool = False,
         capacity_margin: float = 1.0,
         scarcity_slope: float = 200.0,
         data_path: str | None = None,

@@ -118,7 +118,7 @@ def test_a_technology_removed_never_lowers_the_fitted_price(fitted):
             assert float((after - before).min()) >= -1e-9, base.technologies[j]
 
 
-def test_fit_tracks_prices_and_generation(fitted):
+def test_fit_tracks_prices(fitted):
     """The fitted game's equilibrium matches the fitted weeks better than its start does."""
     theta, _, problem = fitted
     game = problem.game
@@ -133,6 +133,23 @@ def test_fit_tracks_prices_and_generation(fitted):
     assert errors[1] < 0.9 * errors[0], errors
 
 
+def test_generation_is_observed_in_training_only_when_asked(spain):
+    """``observe_generation``: the outcomes and the observation map gain one column per
+    technology (GW), the observed output summed over its generation columns."""
+    week = {"frame": spain, "period": ["2016-05-01", "2016-05-02"]}
+    prices = ElectricityMeritMarket(**week)
+    both = ElectricityMeritMarket(**week, observe_generation=True)
+    assert prices.observed_outcomes().shape == (48, 1)
+    observed = both.observed_outcomes()
+    assert observed.shape == (48, 5)
+    nuclear = spain.loc[spain["date"] == pd.Timestamp("2016-05-01"), "generation nuclear"]
+    assert float(observed[0, 1]) == pytest.approx(nuclear.iloc[0] / 1000.0)
+    x = both.observed_contexts()
+    theta = both.initial_theta()
+    q = both.equilibrium(theta, x)
+    assert both.observation_map(q, theta, x).shape == (48, 5)
+
+
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ImitgameError, match="technologies"):
         ElectricityMeritMarket(technologies=["nuclear", "fusion"])
@@ -140,3 +157,21 @@ def test_bad_options_are_one_line_errors():
         ElectricityMeritMarket(conduct=[0.0])
     with pytest.raises(ImitgameError, match="capacity_scale"):
         ElectricityMeritMarket(capacity_scale=[1.0, -1.0, 1.0, 1.0])
+
+
+@pytest.mark.slow
+def test_counterfactuals_of_a_train_py_run(tmp_path):
+    """``python train.py env=electricity_merit`` then scripts/counterfactual.py's library: 1.5×
+    wind never raises an hour's price, dearer gas never lowers one (a day of May 2016)."""
+    from imitgame.run.counterfactual import counterfactual
+    from imitgame.run.runner import run
+    from tests.conftest import compose_config
+
+    overrides = ("env.train_start=2016-04-01", "env.train_end=2016-04-30", "algo.iterations=30")
+    config = compose_config("env=electricity_merit", "progress=false", "device=cpu", *overrides)
+    run(config, tmp_path / "run", env_name="electricity_merit")
+    day = {"env.period": ["2016-05-10", "2016-05-10"]}
+    windy = counterfactual(tmp_path / "run", {"env.wind_scale": 1.5}, setting=day)
+    assert windy["difference"]["price_rose"] == 0 and windy["difference"]["price_fell"] > 0
+    gas = counterfactual(tmp_path / "run", {"env.cost_shift": [0, 0, 10, 0]}, setting=day)
+    assert gas["difference"]["price_fell"] == 0
