@@ -7,27 +7,31 @@ available capacity K_j (GW, known at midnight of D: the most it produced in the
 R = load forecast − wind forecast − solar forecast − other must-run output (the TSO's day-ahead
 forecasts for D; the small must-run plants at their output of D−1), almost inelastic:
 
-    P(Q; x) = α_h + ω_wd + κ + b (R − Q)        (EUR/MWh; h: hour, wd: weekday, b: EUR/MWh per GW)
+    P(Q; x) = α_h + ω_wd + b (R − Q)        (EUR/MWh; h: hour, wd: weekday, b: EUR/MWh per GW)
 
 u_j = P q_j − (c_j + κ) q_j − d_j q_j²/2 + (1 − ν_j) b q_j²/2 − M (q_j − K_j)₊²/2, with ν_j the
-conduct of technology j (``conduct``: 1 Cournot, 0 price taking — the last term turns the
+conduct of technology j (``conduct``: 1 Cournot, 0 price taking — the (1 − ν_j) term turns the
 perceived price impact b into ν_j b, the standard conduct-parameter device). With
-y = P − κ and s_j = ν_j b + d_j, technology j's equilibrium supply is the merit-order curve
+s_j = ν_j b + d_j, technology j's equilibrium supply at price P is the merit-order curve
+q_j(P − κ) with
 
     q_j(y) = 0 (y ≤ c_j),  (y − c_j)/s_j (up to K_j),  K_j + (y − c_j − s_j K_j)/(s_j + M) (above),
 
-and y solves y = α_h + ω_wd + b (R − Σ_j q_j(y)), a strictly increasing piecewise-linear
-equation solved exactly (:func:`clear`): the price is flat where cheap technologies have room and
-steep where residual demand nears capacity; more wind lowers R and never raises y, less capacity
-never lowers it.
+and y = P − κ solves y = α_h + ω_wd − κ + b (R − Σ_j q_j(y)), a strictly increasing
+piecewise-linear equation solved exactly (:func:`clear`): the price is flat where cheap
+technologies have room and steep where residual demand nears capacity; more wind lowers R and
+never raises P, less capacity never lowers it, a dearer technology never lowers it.
 
 κ is a latent cost level (fuel prices are not in the data; hydro's water value drifts), filtered
-from observed history: κ = Σ_k β_k (P_{D−k,h} − y(x_{D−k,h})), the equilibrium's residuals at the
-same hour on the days ``lags`` before D under the same θ (the contexts carry those days' inputs
-and prices). A counterfactual changes D's inputs only: the lagged markets stay what was observed.
+from observed history: κ = Σ_k β_k (P_{D−k,h} − y(x_{D−k,h})) (+ Σ_k γ_k of the mean over the
+day's 24 hours for ``day_lags``), the residuals of the market without the level (y: its clearing
+price at κ = 0) at the same hour on the days ``lags`` before D under the same θ (the contexts carry
+those days' inputs and prices). A counterfactual changes D's market only: the lagged markets stay
+what was observed.
 
-θ = (c_j, d_j, b, α_0..α_23, ω_mon..ω_sat, β_k). Observed: the price and, in training, the
-generation of each technology (a partial observation of the profile, ``observe_generation``).
+θ = (c_j, d_j, b, α_0..α_23, ω_mon..ω_sat, β_k, γ_k). Observed: the price and, with
+``observe_generation``, in training the generation of each technology (a partial observation of
+the profile).
 """
 
 from __future__ import annotations
