@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", default="spain")
     parser.add_argument("--fit-end", default="2016-02-29")
-    parser.add_argument("--fit-days", type=int, default=365, help="days of history fitted")
+    parser.add_argument("--fit-days", type=int, default=180, help="days of history fitted")
     parser.add_argument("--val", default="2016-03-01:2016-05-31")
     parser.add_argument("--out", type=Path, default=ROOT / "runs/validate_merit.jsonl")
     parser.add_argument("overrides", nargs="*", help="env.KEY=VALUE or algo.KEY=VALUE")
