@@ -4,6 +4,8 @@
   Spanish data set (``spain``; :func:`~envs.electricity.data.resolve_data_path`).
 - :mod:`~envs.electricity.features`: the contexts (hour, weekday, features) built under those rules.
 - :mod:`~envs.electricity.market`: the game, :class:`ElectricityMarket`.
+- :mod:`~envs.electricity.merit`: the structural market, :class:`ElectricityMeritMarket`
+  (technologies on a merit order against residual demand).
 - :mod:`~envs.electricity.forecast`: forecasts, baselines, metrics and backtests (the scripts'
   library).
 """
@@ -25,6 +27,7 @@ from envs.electricity.features import (
 )
 from envs.electricity.forecast import forecast_day
 from envs.electricity.market import ElectricityMarket
+from envs.electricity.merit import ElectricityMeritMarket
 
 __all__ = [
     "CONTEXT_DIM",
@@ -34,6 +37,7 @@ __all__ = [
     "N_FEATURES",
     "SPAIN",
     "ElectricityMarket",
+    "ElectricityMeritMarket",
     "forecast_contexts",
     "forecast_day",
     "history_view",

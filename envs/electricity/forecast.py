@@ -51,9 +51,11 @@ from envs.electricity.data import (
 from envs.electricity.features import LAGS, forecast_contexts, history_view
 from envs.electricity.lear import ENSEMBLE, WINDOWS, forecast_lear, windows_that_fit
 from envs.electricity.market import ElectricityMarket
+from envs.electricity.merit import CAPACITY_DAYS, ElectricityMeritMarket
 from envs.electricity.metrics import LOSSES, METRIC_LABELS, POINT_METRICS, dm_tests, point_metrics
 from imitgame.config import SimulacralConfig, typed
 from imitgame.errors import ImitgameError
+from imitgame.game.base import StaticGame
 from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
 
 FORECASTERS = ("model", "arima", "arimax", "naive_day", "naive_week")  # always forecast
@@ -65,11 +67,14 @@ FIT_VERSION = 2  # part of a saved fit's key: bump when the fit itself changes
 
 
 def forecast_day(
-    game: ElectricityMarket, theta: Tensor, frame: pd.DataFrame, day: pd.Timestamp
+    game: StaticGame, theta: Tensor, frame: pd.DataFrame, day: pd.Timestamp
 ) -> tuple[np.ndarray, Tensor]:
     """The fitted game's equilibrium price for each row of ``day`` ``[rows]`` and the contexts
-    ``[rows, CONTEXT_DIM]`` it was computed in (``theta [p]`` or ``[1, p]``)."""
-    context = torch.as_tensor(forecast_contexts(frame, day), dtype=game.dtype, device=game.device)
+    ``[rows, context_dim]`` it was computed in (``theta [p]`` or ``[1, p]``): the game's own
+    ``forecast_contexts(frame, day)`` where it has one, else
+    :func:`~envs.electricity.features.forecast_contexts`."""
+    build = getattr(game, "forecast_contexts", None) or forecast_contexts
+    context = torch.as_tensor(build(frame, day), dtype=game.dtype, device=game.device)
     theta = theta.reshape(-1)
     with torch.no_grad():
         q = game.equilibrium(theta, context)
@@ -98,12 +103,37 @@ def write_days(raw: pd.DataFrame, first: str | None, last: str | None, out: Path
 
 
 # --- the model -----------------------------------------------------------------------------------
-def settings(config_dir: Path, iterations: int | None = None) -> tuple[dict, SimulacralConfig]:
-    """The game's keyword arguments (``env/electricity.yaml`` without ``_target_``) and the
-    simulacral settings (``algo/simulacral.yaml``, ``iterations`` overridden unless None)."""
-    env = OmegaConf.to_container(OmegaConf.load(Path(config_dir) / "env/electricity.yaml"))
+#: the market games a forecast can fit (``--env``)
+MARKETS = {"electricity": ElectricityMarket, "electricity_merit": ElectricityMeritMarket}
+#: default days between refits: the structural market refilters its cost level every day
+RECALIBRATE_EVERY = {"electricity": 7, "electricity_merit": 0}
+
+
+def make_game(env: dict, **kwargs) -> StaticGame:
+    """The market of ``env`` (its ``_market`` key names a :data:`MARKETS` entry; the rest are
+    the constructor's options), with ``kwargs`` on top."""
+    options = {k: v for k, v in env.items() if k != "_market"}
+    return MARKETS[env.get("_market", "electricity")](**options, **kwargs)
+
+
+def settings(
+    config_dir: Path, iterations: int | None = None, market: str = "electricity"
+) -> tuple[dict, SimulacralConfig]:
+    """The game's keyword arguments (``env/<market>.yaml`` without ``_target_``, ``_market``
+    naming it) and the simulacral settings (``algo/simulacral.yaml`` under
+    ``tuning/<market>.yaml`` where it exists; ``iterations`` overridden unless None)."""
+    if market not in MARKETS:
+        raise ImitgameError(f"--env: unknown market {market!r}; choose from {list(MARKETS)}")
+    env = OmegaConf.to_container(OmegaConf.load(Path(config_dir) / f"env/{market}.yaml"))
     env.pop("_target_")
+    if market != "electricity":
+        env["_market"] = market
     algo = OmegaConf.load(Path(config_dir) / "algo/simulacral.yaml")
+    tuning = Path(config_dir) / f"tuning/{market}.yaml"
+    if tuning.is_file():  # the market's own settings over simulacral.yaml, as train.py has them
+        own = OmegaConf.load(tuning)
+        own.pop("defaults", None)
+        algo = OmegaConf.merge(algo, own)
     if iterations is not None:
         algo.iterations = iterations
     return env, typed(SimulacralConfig, algo, "algo")
@@ -111,7 +141,7 @@ def settings(config_dir: Path, iterations: int | None = None) -> tuple[dict, Sim
 
 def fit_model(
     train: Path, cache: Path, env: dict, algo: SimulacralConfig, refit: bool
-) -> tuple[ElectricityMarket, Tensor, dict]:
+) -> tuple[StaticGame, Tensor, dict]:
     """Fit the game (``env``, ``algo``) on all of the file ``train``, or load the fit saved in
     ``cache`` for the same file bytes and settings."""
     env = {**env, "data_path": str(train), "train_start": None, "train_end": None}
@@ -125,11 +155,15 @@ def fit_model(
     env_key = {k: v for k, v in env.items() if k != "data_path"}
     saved = cache / f"fit-{key}.pt"
     torch.set_default_dtype(torch.float64)
-    game = ElectricityMarket(**env)
+    game = make_game(env)
     if saved.is_file() and not refit:
         state = torch.load(saved, weights_only=False)
         print(f"reusing the fit saved in {saved}")
         return game, state["theta"], state["info"]
+    if hasattr(game, "learned_start"):  # the structural market's start for its learned blocks
+        start = game.learned_start()
+        if algo.theta_init is None or len(algo.theta_init) != len(start):
+            algo = replace(algo, theta_init=start)
     problem, _ = problem_from_game(game, algo)  # TRAIN's prices, recency-weighted
     started = time.perf_counter()
     fit(problem, progress=True)
@@ -168,10 +202,13 @@ def recalibrate(
 ) -> tuple[Tensor, dict]:
     """θ̂ refitted on the ``window_days`` before ``day`` (rows dated before it only), starting
     from ``theta``; with the refit's diagnostics."""
-    first = day - pd.Timedelta(days=plan.window_days + LAGS)
+    lead = LAGS
+    if plan.env.get("_market") == "electricity_merit":  # its contexts read further back
+        lead = max(plan.env.get("lags") or [LAGS]) + CAPACITY_DAYS + 1
+    first = day - pd.Timedelta(days=plan.window_days + lead)
     env = {**plan.env, "data_path": None, "train_start": None, "train_end": None}
     window = history[(history["date"] >= first) & (history["date"] < day)]
-    game = ElectricityMarket(**env, frame=window)
+    game = make_game(env, frame=window)
     learned = [game.param_names.index(name) for name in game.learned_params]
     algo = replace(
         plan.algo,
@@ -261,7 +298,7 @@ def held_out(
 
 
 def forecast_all(
-    game: ElectricityMarket,
+    game: StaticGame,
     theta: Tensor,
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -270,11 +307,13 @@ def forecast_all(
     orders: tuple = ORDERS,
     recalibration: Recalibration | None = None,
     lear_windows: Sequence[int] = (),
+    lear_cache: Path | None = None,
 ) -> pd.DataFrame:
     """Forecasts of every full TEST day with ``LAGS`` days of history, one row per hour; the
     game refitted on the way when ``recalibration`` says so (``attrs["refits"]``); LEAR for each
     window of ``lear_windows`` that fits the history at the first forecast day, and their
-    ensemble (``attrs["lear"]``: the windows used, those skipped and why, the seconds taken)."""
+    ensemble (``attrs["lear"]``: the windows used, those skipped and why, the seconds taken;
+    ``lear_cache``: a folder of saved LEAR calibrations, keyed by their inputs)."""
     # held-out days only: TEST days up to TRAIN's last day are not forecast (the fit saw them)
     frame, test, days, overlap = held_out(train, test)
     if overlap:
@@ -427,9 +466,10 @@ def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argp
     parser.add_argument(
         "--recalibrate-every",
         type=int,
-        default=7,
+        default=None,
         help="days between warm-started refits on the history known at the forecast origin "
-        "(0: keep TRAIN's fit)",
+        "(0: keep TRAIN's fit; default: 7 for electricity, 0 for electricity_merit, whose "
+        "cost level is refiltered from the history every day)",
     )
     parser.add_argument(
         "--recalibrate-iterations", type=int, default=200, help="GDA iterations of a refit"
@@ -447,6 +487,13 @@ def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argp
         f"{' '.join(map(str, WINDOWS))} that fits the history before the first forecast day)",
     )
     parser.add_argument("--no-lear", action="store_true", help="do not run the LEAR benchmark")
+    parser.add_argument(
+        "--env",
+        default="electricity",
+        choices=sorted(MARKETS),
+        help="the market game forecasting as `model`: electricity (demand affine in features) "
+        "or electricity_merit (the structural merit-order market)",
+    )
     return parser
 
 
@@ -505,11 +552,12 @@ def run_forecast(
     iterations: int | None = None,
     refit: bool = False,
     threads: int = 1,
-    recalibrate_every: int = 7,
+    recalibrate_every: int | None = None,
     recalibrate_iterations: int = 200,
     window_days: int = 365,
     lear_windows: Sequence[int] | None = None,
     no_lear: bool = False,
+    env: str = "electricity",
 ) -> dict:
     """Fit on all of TRAIN (or reuse a saved fit), forecast every full day of TEST, refitting
     every ``recalibrate_every`` days, with the baselines and LEAR (calibration windows
@@ -522,9 +570,12 @@ def run_forecast(
     train_path, test_path = resolve_data_path(train), resolve_data_path(test)
     train_frame = load_energy_csv(train_path)
     test_frame = load_energy_csv(test_path)
+    if recalibrate_every is None:
+        recalibrate_every = RECALIBRATE_EVERY.get(env, 7)
     if recalibrate_every < 0 or recalibrate_iterations < 1 or window_days < 1:
         raise ImitgameError("--recalibrate-every must be >= 0, the others >= 1")
-    env, algo = settings(config_dir, iterations)
+    market = env
+    env, algo = settings(config_dir, iterations, market)
     game, theta, info = fit_model(train_path, Path(cache), env, algo, refit)
     plan = Recalibration(
         env,
@@ -536,7 +587,13 @@ def run_forecast(
     windows = () if no_lear else tuple(WINDOWS if lear_windows is None else lear_windows)
     started = time.perf_counter()
     predictions = forecast_all(
-        game, theta, train_frame, test_frame, recalibration=plan, lear_windows=windows
+        game,
+        theta,
+        train_frame,
+        test_frame,
+        recalibration=plan,
+        lear_windows=windows,
+        lear_cache=Path(cache) / "lear",
     )
     forecast_seconds = time.perf_counter() - started
     out = Path(out)
@@ -547,6 +604,7 @@ def run_forecast(
         raise ImitgameError("TEST has no actual prices to score the forecasts on")
     metrics = {
         **scores(predictions),
+        "market": market,
         "days": int(predictions["date"].nunique()),
         "hours": hours,
         "hours_without_actual": len(predictions) - hours,

@@ -49,9 +49,11 @@ The ensemble (:data:`ENSEMBLE`) is the mean of the windows' forecasts, as in the
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -218,14 +220,35 @@ def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_new: np.ndarray) -> 
     return y_scaler.inverse(out)
 
 
+def fit_predict_cached(
+    x_train: np.ndarray, y_train: np.ndarray, x_new: np.ndarray, cache: Path | None
+) -> np.ndarray:
+    """:func:`fit_predict`, its ``[24]`` answer saved under ``cache`` keyed by the bytes of its
+    inputs (content-addressed: the same inputs give the same forecast; None: no cache)."""
+    if cache is None:
+        return fit_predict(x_train, y_train, x_new)
+    digest = hashlib.sha256()
+    for array in (x_train, y_train, x_new):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        digest.update(str(array.shape).encode())
+    path = Path(cache) / f"{digest.hexdigest()[:32]}.npy"
+    if path.is_file():
+        return np.load(path)
+    out = fit_predict(x_train, y_train, x_new)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, out)
+    return out
+
+
 def forecast_lear(
-    view: pd.DataFrame, day: pd.Timestamp, windows: Sequence[int]
+    view: pd.DataFrame, day: pd.Timestamp, windows: Sequence[int], cache: Path | None = None
 ) -> dict[str, np.ndarray]:
     """LEAR's forecasts ``[24]`` (by local hour) of ``day`` for each calibration window of
     ``windows`` (``lear_W``), recalibrated on the W days before ``day``, and their mean
     (:data:`ENSEMBLE`). ``view``: what is known at midnight of ``day``
     (:func:`~envs.electricity.features.history_view`); it must reach back
-    :func:`history_needed` days for the longest window."""
+    :func:`history_needed` days for the longest window. ``cache``: a folder of saved
+    calibrations (:func:`fit_predict_cached`; None: none)."""
     windows = sorted(set(windows))
     if not windows:
         raise ImitgameError("LEAR: no calibration window")
@@ -238,6 +261,6 @@ def forecast_lear(
         x_train = design(data, rows)
         if np.isnan(x_train).any() or np.isnan(x_new).any():
             raise ImitgameError(f"LEAR: missing inputs in the window before {day.date()}")
-        out[lear_name(window)] = fit_predict(x_train, data.price[rows], x_new)
+        out[lear_name(window)] = fit_predict_cached(x_train, data.price[rows], x_new, cache)
     out[ENSEMBLE] = np.mean([out[lear_name(w)] for w in windows], axis=0)
     return out

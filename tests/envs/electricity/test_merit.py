@@ -1,0 +1,177 @@
+"""The structural merit-order market (envs/electricity/merit.py): the game's contract, the exact
+clearing, the day-ahead rules of its contexts, and the economics' sanity on a fitted market
+(more wind never raises the price, a technology removed never lowers it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from envs.electricity.data import PRICE, load_energy_csv, resolve_data_path
+from envs.electricity.features import history_view
+from envs.electricity.merit import ElectricityMeritMarket, clear, supply
+from imitgame.config import SimulacralConfig
+from imitgame.errors import ImitgameError
+from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
+from imitgame.testing import check_game
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="module")
+def spain() -> pd.DataFrame:
+    return load_energy_csv(resolve_data_path("spain"))
+
+
+@pytest.fixture(scope="module")
+def fitted(spain):
+    """A short simulacral fit on four weeks of spring 2016 (prices and generation), θ̂ and the
+    market playing the following week."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    game = ElectricityMeritMarket(frame=spain, train_start="2016-03-01", train_end="2016-04-12")
+    algo = SimulacralConfig(
+        iterations=150, lr_theta=1.0, lr_profile=0.05, theta_init=game.learned_start()
+    )
+    problem, _ = problem_from_game(game, algo)
+    fit(problem)
+    theta = score(problem).theta_hat.reshape(-1)
+    week = {"frame": spain, "period": ["2016-04-13", "2016-04-19"]}
+    torch.set_default_dtype(previous)
+    return theta, week, problem
+
+
+def test_synthetic_market_passes_check_game():
+    check_game(ElectricityMeritMarket(synthetic_days=10))
+
+
+def test_clearing_is_exact_on_every_piece():
+    """clear() returns the root of y = base − b Σ q_j(y) whether the root lies below every
+    technology's cost, on an interior piece, or beyond every capacity (the scarcity slope)."""
+    gen = torch.Generator().manual_seed(0)
+    c = torch.tensor([5.0, 30.0, 45.0, 35.0])
+    s = torch.tensor([1.0, 3.0, 2.0, 4.0])
+    cap = torch.tensor([7.0, 5.0, 8.0, 4.0])
+    b = torch.tensor(20.0)
+    base = torch.cat([torch.tensor([-50.0, 0.0, 2000.0]), 1000 * torch.rand(500, generator=gen)])
+    y = clear(base, b, c, s, cap, 200.0)
+    residual = y - base + b * supply(y[:, None], c, s, cap, 200.0).sum(-1)
+    assert residual.abs().max() < 1e-9
+    assert y[0] == pytest.approx(-50.0) and y[2] > (c + s * cap).max()
+
+
+def test_equilibrium_regret_on_data_is_below_1e_minus_6(spain):
+    game = ElectricityMeritMarket(frame=spain, period=["2016-05-01", "2016-05-07"])
+    theta = game.initial_theta()
+    regret = equilibrium_regret(game, theta[None], game.observed_contexts()[None])
+    assert float(regret.max()) <= 1e-6
+
+
+def test_forecast_contexts_read_only_what_is_known_at_midnight(spain):
+    """D's contexts from the history view (D's prices and generation blanked) equal the training
+    contexts of D, and do not change when D's actual prices and generation are altered."""
+    day = pd.Timestamp("2016-05-10")
+    game = ElectricityMeritMarket(frame=spain, period=["2016-05-10", "2016-05-10"])
+    view = history_view(spain[spain["date"] <= day], day)
+    x = game.forecast_contexts(view, day)
+    assert np.allclose(x, game.observed_contexts().numpy())
+    altered = spain.copy()
+    today = altered["date"] == day
+    generation = [c for c in altered.columns if c.startswith("generation ")]
+    altered.loc[today, [PRICE, *generation]] *= 3.0
+    again = game.forecast_contexts(history_view(altered[altered["date"] <= day], day), day)
+    assert np.array_equal(x, again)
+
+
+def test_more_wind_never_raises_the_fitted_price(fitted):
+    theta, week, _ = fitted
+    prices = []
+    for scale in (1.0, 1.25, 1.5, 2.0):
+        game = ElectricityMeritMarket(**week, wind_scale=scale)
+        x = game.observed_contexts()
+        with torch.no_grad():
+            prices.append(game.price(game.equilibrium(theta, x), theta, x))
+    steps = torch.stack(prices).diff(dim=0)
+    assert float(steps.max()) <= 1e-9
+    assert float(steps.min()) < -0.1  # and wind does lower it somewhere
+
+
+def test_a_technology_removed_never_lowers_the_fitted_price(fitted):
+    theta, week, _ = fitted
+    base = ElectricityMeritMarket(**week)
+    x = base.observed_contexts()
+    with torch.no_grad():
+        before = base.price(base.equilibrium(theta, x), theta, x)
+        for j in range(base.n_tech):
+            scale = [1.0] * base.n_tech
+            scale[j] = 0.0
+            game = ElectricityMeritMarket(**week, capacity_scale=scale)
+            after = game.price(game.equilibrium(theta, x), theta, x)
+            assert float((after - before).min()) >= -1e-9, base.technologies[j]
+
+
+def test_fit_tracks_prices(fitted):
+    """The fitted game's equilibrium matches the fitted weeks better than its start does."""
+    theta, _, problem = fitted
+    game = problem.game
+    x = game.observed_contexts()
+    observed = game.observed_outcomes()
+    start = game.initial_theta()
+    with torch.no_grad():
+        errors = []
+        for th in (start, theta):
+            q = game.equilibrium(th, x)
+            errors.append(float((game.price(q, th, x) - observed[:, 0]).abs().mean()))
+    assert errors[1] < 0.9 * errors[0], errors
+
+
+def test_generation_is_observed_in_training_only_when_asked(spain):
+    """``observe_generation``: the outcomes and the observation map gain one column per
+    technology (GW), the observed output summed over its generation columns."""
+    week = {"frame": spain, "period": ["2016-05-01", "2016-05-02"]}
+    prices = ElectricityMeritMarket(**week)
+    both = ElectricityMeritMarket(**week, observe_generation=True)
+    assert prices.observed_outcomes().shape == (48, 1)
+    observed = both.observed_outcomes()
+    assert observed.shape == (48, 5)
+    nuclear = spain.loc[spain["date"] == pd.Timestamp("2016-05-01"), "generation nuclear"]
+    assert float(observed[0, 1]) == pytest.approx(nuclear.iloc[0] / 1000.0)
+    x = both.observed_contexts()
+    theta = both.initial_theta()
+    q = both.equilibrium(theta, x)
+    assert both.observation_map(q, theta, x).shape == (48, 5)
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(ImitgameError, match="technologies"):
+        ElectricityMeritMarket(technologies=["nuclear", "fusion"])
+    with pytest.raises(ImitgameError, match="conduct has 1 entries"):
+        ElectricityMeritMarket(conduct=[0.0])
+    with pytest.raises(ImitgameError, match="capacity_scale"):
+        ElectricityMeritMarket(capacity_scale=[1.0, -1.0, 1.0, 1.0])
+
+
+@pytest.mark.slow
+def test_counterfactuals_of_a_train_py_run(tmp_path):
+    """``python train.py env=electricity_merit`` then scripts/counterfactual.py's library: 1.5×
+    wind never raises an hour's price, dearer gas never lowers one (a day of May 2016)."""
+    from imitgame.run.counterfactual import counterfactual
+    from imitgame.run.runner import run
+    from tests.conftest import compose_config
+
+    overrides = ("env.train_start=2016-04-01", "env.train_end=2016-04-30", "algo.iterations=30")
+    config = compose_config("env=electricity_merit", "progress=false", "device=cpu", *overrides)
+    run(config, tmp_path / "run", env_name="electricity_merit")
+    day = {"env.period": ["2016-05-10", "2016-05-10"]}
+    windy = counterfactual(tmp_path / "run", {"env.wind_scale": 1.5}, setting=day)
+    assert windy["difference"]["price_rose"] == 0 and windy["difference"]["price_fell"] > 0
+    gas = counterfactual(tmp_path / "run", {"env.cost_shift": [0, 0, 10, 0]}, setting=day)
+    assert gas["difference"]["price_fell"] == 0
