@@ -5,12 +5,13 @@
 | ``inverse`` (default, one-shot games) | :mod:`~imitgame.problems.inverse` | θ; π† observed |
 | ``markov_inverse`` (default, Markov games) | :mod:`~imitgame.problems.markov` | θ; π† observed |
 | ``simulacral`` | :mod:`~imitgame.problems.simulacral` | θ and π, fitted to observations |
+| ``expert`` | :mod:`~imitgame.problems.expert` | θ; π† cloned from forward-solved expert play |
 
 A new kind is a module that calls :func:`register_problem` with a :class:`ProblemSpec`; the runner
 needs no change (see :mod:`imitgame.problems.base` for the contract).
 """
 
-from imitgame.problems import inverse, markov, simulacral
+from imitgame.problems import expert, inverse, markov, simulacral
 from imitgame.problems.base import (
     PROBLEMS,
     Problem,
@@ -27,6 +28,7 @@ __all__ = [
     "ProblemDefaults",
     "ProblemSpec",
     "default_problem",
+    "expert",
     "inverse",
     "markov",
     "problem_spec",
