@@ -84,6 +84,20 @@ def control_effort(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
     return -actions.pow(2).sum(-1)
 
 
+def team_goal_distance(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
+    """−min_j ‖p_j − p_goal‖ for every agent: the team is rewarded when *any* agent is at the
+    shared goal (dropout's objective: who goes is a coordination game)."""
+    gap = (game.agent_pos(state) - game.pos(state, game.entity("goal")).unsqueeze(-2)).norm(dim=-1)
+    closest = gap.min(-1).values
+    return -closest.unsqueeze(-1).expand(*closest.shape, game.n_agents)
+
+
+def speed(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
+    """−‖v_i‖²: kinetic energy of agent i."""
+    view = state.unflatten(-1, (len(game.entity_names), ENTITY_WIDTH))
+    return -view[..., game.agent_index, 2:4].pow(2).sum(-1)
+
+
 def package_goal_distance(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
     """−‖p_package − p_goal‖ for every agent (transport's shared objective)."""
     gap = (game.pos(state, game.entity("package 0")) - game.pos(state, game.entity("goal"))).norm(
@@ -103,6 +117,8 @@ FEATURES: dict[str, FeatureFn] = {
     "agent_collision": agent_collision,
     "agent_proximity": agent_proximity,
     "control_effort": control_effort,
+    "team_goal_distance": team_goal_distance,
+    "speed": speed,
     "package_goal_distance": package_goal_distance,
     "package_distance": package_distance,
 }
