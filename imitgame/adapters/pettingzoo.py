@@ -34,7 +34,8 @@ from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame
 
 SEED_RANGE = 2**31 - 1
-FeatureFn = Callable[[Tensor, Tensor], Tensor]  # (obs [..., n, o], actions [..., n, d]) -> [..., n, F]
+# (obs [..., n, o], actions [..., n, d]) -> [..., n, F]
+FeatureFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def import_object(path: str | Callable[..., Any], what: str) -> Any:
@@ -161,8 +162,10 @@ class PettingZooGame(MarkovGame):
         n_envs = flat.shape[0]
         if bool((flat[:, 1] == 0).all()):
             self._reset(flat[:, 0].long().tolist())
-        elif self._last is None or self._last.shape != flat.shape or not torch.equal(
-            self._last, flat
+        elif (
+            self._last is None
+            or self._last.shape != flat.shape
+            or not torch.equal(self._last, flat)
         ):
             raise ImitgameError(
                 "PettingZooGame.transition continues only the batch of episodes it stepped last: "
@@ -221,7 +224,9 @@ class PettingZooGame(MarkovGame):
             if not live:
                 continue
             joint = {
-                name: (int(round(float(acts[i, j, 0]))) if discrete else acts[i, j].astype(np.float32))
+                name: (
+                    int(round(float(acts[i, j, 0]))) if discrete else acts[i, j].astype(np.float32)
+                )
                 for j, name in enumerate(self.agent_ids)
                 if name in live
             }

@@ -44,9 +44,7 @@ def _import_vmas() -> Any:
     try:
         import vmas
     except ImportError:
-        raise ImitgameError(
-            "the VMAS adapter needs vmas: pip install 'imitgame[sim]'"
-        ) from None
+        raise ImitgameError("the VMAS adapter needs vmas: pip install 'imitgame[sim]'") from None
     return vmas
 
 
@@ -153,7 +151,9 @@ class VmasGame(MarkovGame):
         vmas = _import_vmas()
         unknown = [f for f in features if f not in FEATURES]
         if unknown:
-            raise ImitgameError(f"unknown VMAS reward feature(s) {unknown}; known: {list(FEATURES)}")
+            raise ImitgameError(
+                f"unknown VMAS reward feature(s) {unknown}; known: {list(FEATURES)}"
+            )
         if len(weights) != len(features):
             raise ImitgameError(f"{len(weights)} weights for {len(features)} features {features}")
         if initial_pool < 1:
@@ -217,7 +217,9 @@ class VmasGame(MarkovGame):
         radius = [getattr(a.shape, "radius", 0.0) for a in world.agents]
         self.register_buffer("agent_radius", torch.tensor(radius, dtype=dtype))
         goals = [getattr(getattr(a, "goal", None), "name", None) for a in world.agents]
-        self.goal_index = [self.entity_names.index(g) if g in self.entity_names else -1 for g in goals]
+        self.goal_index = [
+            self.entity_names.index(g) if g in self.entity_names else -1 for g in goals
+        ]
         self._worlds: OrderedDict[tuple[int, str], Any] = OrderedDict()
         self._worlds[(int(initial_pool), "cpu")] = probe
 

@@ -64,6 +64,7 @@ class ExpertInverseProblem(MarkovInverseProblem):
 
     expert_path: Path | None = None
     expert_info: dict[str, Any] | None = None
+    theta_start: Tensor | None = None  # θ where the recovery started [K, p] (a reference point)
 
     def results(self) -> Results:
         results = super().results()
@@ -74,6 +75,10 @@ class ExpertInverseProblem(MarkovInverseProblem):
             cos, rel = normalised_errors(theta_hat, self.theta_true)
             extras["weights_cosine_similarity"] = float(cos.mean())
             extras["weights_relative_error"] = float(rel.mean())
+            if self.theta_start is not None:
+                # the same figure at the starting point: how much the recovery itself did
+                cos0, _ = normalised_errors(self.theta_start, self.theta_true)
+                extras["weights_cosine_similarity_start"] = float(cos0.mean())
             extras["weights_normalised_hat"] = _unit(theta_hat).tolist()
             extras["weights_normalised_true"] = _unit(self.theta_true).tolist()
             extras["exploitability_best_response_true"] = float(
@@ -89,7 +94,8 @@ class ExpertInverseProblem(MarkovInverseProblem):
             lines += [
                 "  reward weights are identified only up to scale: compared after normalising",
                 f"  weights cosine  {extras['weights_cosine_similarity']:.4f} "
-                f"(normalised relative error {extras['weights_relative_error']:.3e})",
+                f"(normalised relative error {extras['weights_relative_error']:.3e}; "
+                f"{extras.get('weights_cosine_similarity_start', float('nan')):.4f} at the start)",
                 f"  exploitability  {extras['exploitability_best_response']:.3e} under θ̂, "
                 f"{extras['exploitability_best_response_true']:.3e} under the true θ "
                 "(freshly trained best responses)",
@@ -98,9 +104,10 @@ class ExpertInverseProblem(MarkovInverseProblem):
 
     def save_artifacts(self, run_dir: Path, env_config: dict[str, Any]) -> None:
         super().save_artifacts(run_dir, env_config)
-        if self.expert_path is not None and self.expert_path.resolve() != (
-            run_dir / EXPERT_FILE
-        ).resolve():
+        if (
+            self.expert_path is not None
+            and self.expert_path.resolve() != (run_dir / EXPERT_FILE).resolve()
+        ):
             shutil.copyfile(self.expert_path, run_dir / EXPERT_FILE)
 
 
@@ -198,7 +205,9 @@ def expert_trajectories(
     return path, info
 
 
-def build(game: MarkovGame, algo: ExpertConfig, data: DataConfig, seed: int) -> ExpertInverseProblem:
+def build(
+    game: MarkovGame, algo: ExpertConfig, data: DataConfig, seed: int
+) -> ExpertInverseProblem:
     """Forward-solve the expert under the env's true weights (cached), then recover θ from its
     trajectory file alone."""
     if data.source == "file":
@@ -226,6 +235,7 @@ def build(game: MarkovGame, algo: ExpertConfig, data: DataConfig, seed: int) -> 
         **{f: getattr(inner, f) for f in inner.__dataclass_fields__},
         expert_path=path,
         expert_info=info,
+        theta_start=inner.trainer.stabilizer.theta().detach().clone(),
     )
 
 

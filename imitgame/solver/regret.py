@@ -186,9 +186,7 @@ def _smoothed_theta_term(
 ) -> Tensor:
     """A scalar whose θ-gradient is the two-point Gaussian-smoothing estimate of ∇_θ Σ_k ψ_k."""
     k, p = theta.shape
-    u = torch.randn(
-        (samples, k, p), generator=generator, device=theta.device, dtype=theta.dtype
-    )
+    u = torch.randn((samples, k, p), generator=generator, device=theta.device, dtype=theta.dtype)
     with torch.no_grad():
         base = theta.detach().view(1, k, 1, p)
         step = sigma * u.view(samples, k, 1, p)

@@ -58,7 +58,10 @@ def test_seeded_rollouts_reproduce_and_rows_share_episodes(spread: PettingZooGam
         torch.manual_seed(1)
         runs.append(
             sample_trajectories(
-                spread, spread.true_params[None], policy, (1, 4),
+                spread,
+                spread.true_params[None],
+                policy,
+                (1, 4),
                 generator=torch.Generator().manual_seed(5),
             )
         )
@@ -94,9 +97,15 @@ def test_zeroth_order_matches_the_exact_theta_gradient() -> None:
     for estimator, samples in (("score", 1), ("zeroth_order", 400)):
         torch.manual_seed(2)
         est = estimate_regret(
-            game, theta, profile, deviation, batch_shape=(1, 6),
-            generator=torch.Generator().manual_seed(9), estimator=estimator,
-            smoothing_sigma=1e-3, smoothing_samples=samples,
+            game,
+            theta,
+            profile,
+            deviation,
+            batch_shape=(1, 6),
+            generator=torch.Generator().manual_seed(9),
+            estimator=estimator,
+            smoothing_sigma=1e-3,
+            smoothing_samples=samples,
         )
         (grads[estimator],) = torch.autograd.grad(est.surrogate, theta)
     exact, smoothed = grads["score"], grads["zeroth_order"]
