@@ -22,6 +22,7 @@ rollout draws from its seeded generator.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,7 +57,8 @@ class PettingZooGame(MarkovGame):
     function ``(obs [..., n, o], actions [..., n, d]) -> [..., n, F]``) named ``feature_names``.
     ``weights`` are the true weights (synthetic data), ``learn`` the ones recovered (the others
     fix the scale); ``reward_fn(φ [..., n, F], θ [..., p]) -> [..., n]`` replaces the linear
-    reward (a dotted path)."""
+    reward (a dotted path). ``workers`` > 0 steps the copies in that many worker processes
+    (0: in this process, one copy after another)."""
 
     differentiable = False  # no simulator derivative: the score-function estimator
 
@@ -74,6 +76,7 @@ class PettingZooGame(MarkovGame):
         env_kwargs: dict[str, Any] | None = None,
         reward_fn: str | None = None,
         seed: int = 0,
+        workers: int = 0,
     ) -> None:
         self.env_factory = import_object(env, "env")
         self.env_kwargs = dict(env_kwargs or {})
@@ -128,7 +131,20 @@ class PettingZooGame(MarkovGame):
         )
         self.learned_params = learned
         self.feature_names = list(feature_names)
-        self._copies: list[Any] = [probe]
+        spec = (
+            env if isinstance(env, str) else None,
+            self.env_kwargs,
+            agents,
+            self.env_obs_dim,
+            n_discrete is not None,
+        )
+        if workers > 0:
+            if spec[0] is None:
+                raise ImitgameError("workers > 0 needs env as a dotted path (it is imported there)")
+            self._pool: Any = _WorkerCopies(spec, int(workers))
+        else:
+            self._pool = _Copies(self._make, agents, self.env_obs_dim, n_discrete is not None)
+            self._pool.envs.append(probe)
         self._last: Tensor | None = None
 
     def _make(self) -> Any:
@@ -193,46 +209,12 @@ class PettingZooGame(MarkovGame):
         return (phi * theta.unsqueeze(-2)).sum(-1)
 
     # --- the copies -------------------------------------------------------------------------------
-    def _ensure(self, n_envs: int) -> None:
-        while len(self._copies) < n_envs:
-            self._copies.append(self._make())
-
-    def _joint(self, obs: dict[str, Any], previous: np.ndarray | None) -> np.ndarray:
-        rows = []
-        for j, name in enumerate(self.agent_ids):
-            if name in obs:
-                rows.append(np.asarray(obs[name], dtype=np.float64).reshape(-1))
-            else:  # the agent is done: keep its last observation
-                rows.append(previous[j] if previous is not None else np.zeros(self.env_obs_dim))
-        return np.stack(rows)
-
     def _reset(self, seeds: list[int]) -> Tensor:
-        self._ensure(len(seeds))
-        obs = np.empty((len(seeds), self.n_agents, self.env_obs_dim))
-        for i, s in enumerate(seeds):
-            o, _ = self._copies[i].reset(seed=int(s))
-            obs[i] = self._joint(o, None)
-        self._obs = obs
+        obs = self._pool.reset(seeds)
         return torch.from_numpy(obs.reshape(len(seeds), -1))
 
     def _step(self, acts: np.ndarray, n_envs: int) -> Tensor:
-        discrete = self.n_discrete_actions is not None
-        obs = self._obs
-        for i in range(n_envs):
-            env = self._copies[i]
-            live = env.agents
-            if not live:
-                continue
-            joint = {
-                name: (
-                    int(round(float(acts[i, j, 0]))) if discrete else acts[i, j].astype(np.float32)
-                )
-                for j, name in enumerate(self.agent_ids)
-                if name in live
-            }
-            o, *_ = env.step(joint)
-            obs[i] = self._joint(o, obs[i])
-        return torch.from_numpy(obs.reshape(n_envs, -1).copy())
+        return torch.from_numpy(self._pool.step(acts).reshape(n_envs, -1))
 
     def cache_key(self) -> str:
         return repr(
@@ -247,6 +229,118 @@ class PettingZooGame(MarkovGame):
                 self.seed,
             )
         )
+
+
+class _Copies:
+    """Environment copies stepped one after another in this process."""
+
+    def __init__(
+        self, make: Callable[[], Any], agent_ids: list[str], obs_dim: int, discrete: bool
+    ) -> None:
+        self.make, self.agent_ids, self.obs_dim, self.discrete = make, agent_ids, obs_dim, discrete
+        self.envs: list[Any] = []
+        self.obs = np.zeros((0, len(agent_ids), obs_dim))
+
+    def joint(self, obs: dict[str, Any], previous: np.ndarray | None) -> np.ndarray:
+        rows = []
+        for j, name in enumerate(self.agent_ids):
+            if name in obs:
+                rows.append(np.asarray(obs[name], dtype=np.float64).reshape(-1))
+            else:  # the agent is done: keep its last observation
+                rows.append(previous[j] if previous is not None else np.zeros(self.obs_dim))
+        return np.stack(rows)
+
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        """``[N, n, o]`` after ``reset(seed)`` of the first N copies."""
+        while len(self.envs) < len(seeds):
+            self.envs.append(self.make())
+        obs = np.empty((len(seeds), len(self.agent_ids), self.obs_dim))
+        for i, seed in enumerate(seeds):
+            o, _ = self.envs[i].reset(seed=int(seed))
+            obs[i] = self.joint(o, None)
+        self.obs = obs
+        return obs.copy()
+
+    def step(self, acts: np.ndarray) -> np.ndarray:
+        """``[N, n, o]`` after one ``step`` of the first N copies under ``acts [N, n, d]``."""
+        obs = self.obs
+        for i in range(acts.shape[0]):
+            env = self.envs[i]
+            live = env.agents
+            if not live:
+                continue
+            joint = {
+                name: (
+                    int(round(float(acts[i, j, 0])))
+                    if self.discrete
+                    else acts[i, j].astype(np.float32)
+                )
+                for j, name in enumerate(self.agent_ids)
+                if name in live
+            }
+            o, *_ = env.step(joint)
+            obs[i] = self.joint(o, obs[i])
+        return obs[: acts.shape[0]].copy()
+
+
+def _worker_main(conn: Any, spec: tuple[str, dict[str, Any], list[str], int, bool]) -> None:
+    """A worker process: its slice of the copies, reset and stepped on request."""
+    path, kwargs, agent_ids, obs_dim, discrete = spec
+    factory = import_object(path, "env")
+    copies = _Copies(lambda: factory(**kwargs), agent_ids, obs_dim, discrete)
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        kind, payload = msg
+        conn.send(copies.reset(payload) if kind == "reset" else copies.step(payload))
+
+
+class _WorkerCopies:
+    """The copies split into contiguous slices over ``workers`` processes (spawned), stepped in
+    parallel: the same seeds give the same observations as :class:`_Copies`."""
+
+    def __init__(self, spec: tuple[Any, ...], workers: int) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conns, self.procs = [], []
+        self.workers = workers
+        for _ in range(workers):
+            here, there = ctx.Pipe()
+            proc = ctx.Process(target=_worker_main, args=(there, spec), daemon=True)
+            self.conns.append(here)
+            self.procs.append(proc)
+        self.started = False
+
+    def _start(self) -> None:
+        if not self.started:
+            for proc in self.procs:
+                proc.start()
+            self.started = True
+
+    def _split(self, n: int) -> list[slice]:
+        bounds = np.linspace(0, n, self.workers + 1).round().astype(int)
+        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _call(self, kind: str, items: Any, n: int) -> np.ndarray:
+        self._start()
+        parts = self._split(n)
+        for conn, part in zip(self.conns, parts):
+            conn.send((kind, items[part]))
+        return np.concatenate([conn.recv() for conn in self.conns])
+
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        return self._call("reset", seeds, len(seeds))
+
+    def step(self, acts: np.ndarray) -> np.ndarray:
+        return self._call("step", acts, acts.shape[0])
+
+    def __del__(self) -> None:
+        if getattr(self, "started", False):
+            for conn in self.conns:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
 
 
 __all__ = ["PettingZooGame", "import_object"]

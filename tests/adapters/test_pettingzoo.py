@@ -120,3 +120,18 @@ def test_bad_inputs_are_one_line_errors() -> None:
         _game(features="envs.no_such_module.features")
     with pytest.raises(ImitgameError, match="learn names"):
         _game(learn=["nope"])
+
+
+@pytest.mark.slow  # spawns two processes that import torch (about 20 s on a busy machine)
+def test_worker_processes_give_the_same_play() -> None:
+    """Copies stepped in 2 worker processes reproduce the in-process rollout exactly."""
+    local, pooled = _game(), _game(workers=2)
+    noise = torch.linspace(-1, 1, 6, dtype=torch.float64).view(6, 1)
+    a = torch.full((6, 3, 5), 0.4, dtype=torch.float64)
+    states = []
+    for game in (local, pooled):
+        s = game.initial_state(game.true_params, noise)
+        for _ in range(2):
+            s = game.transition(s, a, game.true_params, noise)
+        states.append(s)
+    assert torch.equal(states[0], states[1])
