@@ -90,6 +90,13 @@ def team_goal_distance(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor
     return -closest.unsqueeze(-1).expand(*closest.shape, game.n_agents)
 
 
+def shared_goal_distance(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
+    """−‖p_i − p_goal‖: agent i's own distance to the shared goal (an individual incentive to
+    go, against the team's ``team_goal_distance``)."""
+    goal = game.pos(state, game.entity("goal")).unsqueeze(-2)
+    return -(game.agent_pos(state) - goal).norm(dim=-1)
+
+
 def speed(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
     """−‖v_i‖²: kinetic energy of agent i."""
     view = state.unflatten(-1, (len(game.entity_names), ENTITY_WIDTH))
@@ -116,6 +123,7 @@ FEATURES: dict[str, FeatureFn] = {
     "agent_proximity": agent_proximity,
     "control_effort": control_effort,
     "team_goal_distance": team_goal_distance,
+    "shared_goal_distance": shared_goal_distance,
     "speed": speed,
     "package_goal_distance": package_goal_distance,
     "package_distance": package_distance,
