@@ -66,12 +66,14 @@ def agent_collision(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
 
 
 def agent_proximity(game: VmasGame, state: Tensor, actions: Tensor) -> Tensor:
-    """−Σ_{j≠i} exp(−(‖p_i − p_j‖ / (r_i + r_j))² / 4): a smooth keep-your-distance term
-    (nonzero everywhere, unlike the overlap penalty, so its weight is identified from play that
-    rarely collides)."""
+    """−Σ_{j≠i} exp(−(‖p_i − p_j‖ / ℓ)² / 4), ℓ = ``proximity_scale`` or r_i + r_j: a smooth
+    keep-your-distance term (nonzero everywhere, unlike the overlap penalty, so its weight is
+    identified from play that rarely collides)."""
     pos = game.agent_pos(state)
     gap2 = (pos.unsqueeze(-2) - pos.unsqueeze(-3)).pow(2).sum(-1)  # [..., n, n]
     reach = game.agent_radius.unsqueeze(-1) + game.agent_radius
+    if game.proximity_scale is not None:
+        reach = torch.full_like(reach, game.proximity_scale)
     near = torch.exp(-gap2 / (4 * reach.pow(2)))
     eye = torch.eye(game.n_agents, dtype=torch.bool, device=state.device)
     return -near.masked_fill(eye, 0.0).sum(-1)
@@ -155,6 +157,7 @@ class VmasGame(MarkovGame):
         seed: int = 0,
         scenario_kwargs: dict[str, Any] | None = None,
         reward_fn: Callable[..., Tensor] | None = None,
+        proximity_scale: float | None = None,
     ) -> None:
         vmas = _import_vmas()
         unknown = [f for f in features if f not in FEATURES]
@@ -217,6 +220,7 @@ class VmasGame(MarkovGame):
         )
         self.learned_params = learned
         self.reward_fn = reward_fn
+        self.proximity_scale = None if proximity_scale is None else float(proximity_scale)
         dtype = torch.get_default_dtype()
         self.register_buffer("initial_pool", _read_state(world).to(dtype))
         self.register_buffer(
@@ -330,6 +334,7 @@ class VmasGame(MarkovGame):
                 self.horizon,
                 self.discount,
                 self.grad_enabled,
+                self.proximity_scale,
                 self.initial_pool.shape[0],
                 self.seed,
             )
