@@ -205,7 +205,9 @@ class MarkovConfig(AlgoConfig):
     tol_step: float | None = None
     checkpoint_every: int = bounded(200, ge=1)
     destabilizer: Literal["auto", "learned", "best_response"] = "learned"
-    estimator: Literal["pathwise", "score"] = "pathwise"
+    # zeroth_order: θ's gradient by two-point Gaussian smoothing (rewards not differentiable or
+    # not linear in θ); deviations by the score function
+    estimator: Literal["pathwise", "score", "zeroth_order"] = "pathwise"
     regret_weight: float = 1.0
     theta_init: Any = None
     exploitability_steps: int = bounded(20, ge=0)  # unused by Markov runs (see eval_steps)
@@ -235,6 +237,8 @@ class MarkovConfig(AlgoConfig):
     bc_tolerance: float = bounded(1e-6, ge=0)  # stop once the held-out error is below this
     forward_iterations: int = bounded(1500, ge=1)  # Markov forward solver
     lr_theta_units: Literal["box", "absolute"] = "box"  # box: lr_theta is a fraction of Θ's width
+    smoothing_sigma: float = bounded(0.05, gt=0)  # estimator=zeroth_order: σ of the smoothing
+    smoothing_samples: int = bounded(8, ge=1)  # estimator=zeroth_order: directions per step
 
     def check(self) -> None:
         if self.destabilizer == "best_response":

@@ -312,7 +312,7 @@ class _Checker:
         self.check_pettingzoo()
         self.check_batching()
         self.check_gradcheck()
-        if self.continuous:
+        if self.continuous and getattr(self.g, "differentiable", True):
             self.check_regret_gradcheck()
         if self.static:
             if self.active("best_response"):
@@ -560,9 +560,14 @@ class _Checker:
         )
         inputs = (a0.clone().requires_grad_(self.continuous), th0.clone().requires_grad_(True))
         self.gradcheck(self.fn, lambda a, t: g.reward(s0, a, t), inputs)
-        if g.horizon > 1:
+        # a black-box simulator (``differentiable = False``, imitgame.adapters) has no transition
+        # derivative to check: its games use the score-function / zeroth-order estimators
+        smooth = g.horizon > 1 and getattr(g, "differentiable", True)
+        if smooth:
             self.gradcheck("transition", lambda a, t: g.transition(s0, a, t, e0), inputs)
-        self.passed("gradcheck(reward" + (", transition)" if g.horizon > 1 else ")"))
+        elif g.horizon > 1:
+            self.note("transition not gradchecked: the game declares differentiable = False")
+        self.passed("gradcheck(reward" + (", transition)" if smooth else ")"))
 
     @staticmethod
     def gradcheck(name: str, fn: Callable[..., Tensor], inputs: tuple[Tensor, ...]) -> None:

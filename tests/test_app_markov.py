@@ -101,7 +101,9 @@ def test_the_default_algo_lists_every_option() -> None:
     """configs/algo/auto.yaml sets nothing (???) but names every option, so that
     algo.KEY=VALUE overrides work for every problem kind."""
     auto = OmegaConf.load(ROOT / "configs" / "algo" / "auto.yaml")
-    schemas = (AlgoConfig, MarkovConfig, SimulacralConfig)
+    from imitgame.problems import PROBLEMS
+
+    schemas = {AlgoConfig, MarkovConfig, SimulacralConfig} | {s.config for s in PROBLEMS.values()}
     options = {f for schema in schemas for f in schema.__dataclass_fields__}
     assert set(auto) == options
     assert all(OmegaConf.is_missing(auto, key) for key in options - {"problem"})

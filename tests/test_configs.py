@@ -57,6 +57,10 @@ def test_tuning_presets_belong_to_a_game_and_validate(name):
     cfg = compose_config(f"env={name}")
     if cfg.algo.get("problem") == "simulacral":
         schema = algo_schema("simulacral")
+    elif cfg.algo.get("problem") == "expert":
+        from imitgame.problems.expert import ExpertConfig
+
+        schema = ExpertConfig
     elif isinstance(build_game(cfg.env), StaticGame):
         schema = AlgoConfig
     else:

@@ -78,7 +78,12 @@ def test_readme_one_shot_commands_converge_with_their_defaults(args, tmp_path):
 def test_readme_markov_and_simulacral_commands_run_with_their_defaults(args, tmp_path):
     results = runner.run(compose_config(*args, *FAST), tmp_path / "run", env_name="x")
     assert results["converged_instances"] in (None, results["instances"])
-    if results["theta_true"] is not None:
+    if results.get("weights_cosine_similarity") is not None:
+        # reward weights of a simulator we did not write (algo.problem=expert): identified up to
+        # scale, scored after normalising (issue 11's targets: VMAS 0.99, black-box mpe2 0.95)
+        floor = 0.95 if args[0] == "env=mpe_simple_spread" else 0.99
+        assert results["weights_cosine_similarity"] >= floor
+    elif results["theta_true"] is not None:
         assert results["relative_error"] < 0.05
 
 

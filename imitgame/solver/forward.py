@@ -82,12 +82,16 @@ def solve_markov_equilibrium(
     exploitability ``[K]`` by a separately trained best response."""
     k = theta.shape[0]
     discrete = game.n_discrete_actions is not None
-    estimator = "score" if discrete else config.estimator
-    profile = make_policy(game, k, "deterministic", config.hidden)
+    # a simulator without derivatives (imitgame.adapters: ``differentiable = False``) is solved
+    # by the score function with Gaussian policies
+    black_box = not getattr(game, "differentiable", True)
+    estimator = "score" if discrete or black_box else config.estimator
+    kind = "gaussian" if black_box and not discrete else "deterministic"
+    profile = make_policy(game, k, kind, config.hidden, estimator=estimator)
     profile = profile.to(device=game.device, dtype=game.dtype)
     no_theta = torch.zeros(game.param_dim, dtype=torch.bool, device=game.device)
     stabilizer = Stabilizer(theta, no_theta, game.param_low, game.param_high, profile)
-    deviation = make_policy(game, k, "deterministic", config.hidden, estimator=estimator).to(
+    deviation = make_policy(game, k, kind, config.hidden, estimator=estimator).to(
         device=game.device, dtype=game.dtype
     )
     objective = MinMaxObjective(

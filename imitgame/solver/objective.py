@@ -49,6 +49,8 @@ class MinMaxObjective:
         baseline: Baseline = "batch_mean",
         entropy_weight: float = 0.0,
         generator: torch.Generator | None = None,
+        smoothing_sigma: float = 0.05,
+        smoothing_samples: int = 8,
     ) -> None:
         self.game = game
         self.stabilizer = stabilizer
@@ -60,6 +62,8 @@ class MinMaxObjective:
         self.entropy_weight = entropy_weight
         self.regret_weight = regret_weight
         self.generator = generator
+        self.smoothing_sigma = smoothing_sigma  # estimator=zeroth_order: σ and directions
+        self.smoothing_samples = smoothing_samples
 
     def __call__(self, stabilizer: Stabilizer | None = None) -> ObjectiveTerms:
         stab = self.stabilizer if stabilizer is None else stabilizer
@@ -74,6 +78,8 @@ class MinMaxObjective:
             estimator=self.estimator,
             baseline=self.baseline,
             entropy_weight=self.entropy_weight,
+            smoothing_sigma=self.smoothing_sigma,
+            smoothing_samples=self.smoothing_samples,
         )
         obs_loss = stab.observation_loss()
         value = self.regret_weight * estimate.regret

@@ -11,6 +11,10 @@ Gradient estimators:
   (reparameterised actions through a differentiable game);
 * ``score`` — REINFORCE: Σ_t ∇log π(a_t|o_t) (G_t − b) with a baseline b, plus the
   pathwise derivative of rewards w.r.t. θ (for discrete actions or non-differentiable transitions).
+* ``zeroth_order`` — deviations by the score function as above; θ's gradient by two-point
+  Gaussian smoothing, ĝ = mean_j [ψ(θ + σu_j) − ψ(θ − σu_j)] / (2σ) · u_j with u_j ~ N(0, I),
+  ψ(θ ± σu_j) recomputed on the same sampled play (rewards only: θ must not enter the
+  transitions), for rewards that are not differentiable (or not linear) in θ.
   ``baseline="batch_mean"`` uses the leave-one-out mean of G_t over the other B − 1 environments
   (unbiased: b does not depend on the environment's own action); ``"fitted"`` a learned linear
   value baseline b(o_t) = [1, o_t]·w, cross-fitted: w is fitted by ridge least squares on the other
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -33,7 +37,7 @@ from imitgame.game.base import MarkovGame
 from imitgame.game.strategies import ActionSample, Strategy
 from imitgame.solver.rollout import rollout, sample_episode_noise
 
-Estimator = Literal["pathwise", "score"]
+Estimator = Literal["pathwise", "score", "zeroth_order"]
 Baseline = Literal["batch_mean", "fitted", "none"]
 
 
@@ -88,6 +92,8 @@ def estimate_regret(
     estimator: Estimator = "pathwise",
     baseline: Baseline = "batch_mean",
     entropy_weight: float = 0.0,
+    smoothing_sigma: float = 0.05,
+    smoothing_samples: int = 8,
 ) -> RegretEstimate:
     """Estimate ψ(π, ρ; θ) for K instances at once.
 
@@ -99,6 +105,9 @@ def estimate_regret(
     n_rows = n + 1
     k, b = batch_shape
     theta_b = theta.view(k, 1, theta.shape[-1])
+    zeroth = estimator == "zeroth_order"
+    if zeroth:
+        theta_b = theta_b.detach()  # θ's gradient comes from smoothing, never through rewards
     initial_noise, step_noise = sample_episode_noise(game, (k, b), generator)
     rows = DeviationRows(profile, deviation, n)
     traj = rollout(
@@ -121,7 +130,11 @@ def estimate_regret(
     gains = (deviating - returns[n]).mean(1)  # [K, n]
     regret = gains.sum(-1)
     surrogate = regret.sum()
-    if estimator == "score" and traj.log_probs is not None:
+    if zeroth:
+        surrogate = surrogate + _smoothed_theta_term(
+            game, theta, traj, entropy_weight, smoothing_sigma, smoothing_samples, generator
+        )
+    if estimator in ("score", "zeroth_order") and traj.log_probs is not None:
         # weight[row, i] = +1 for agent i's own deviation row, -1 for the undeviated row
         weight = torch.cat(
             [torch.eye(n, device=returns.device), -torch.ones(1, n, device=returns.device)]
@@ -139,9 +152,58 @@ def estimate_regret(
         signed = (advantage * weight.view(1, n_rows, 1, 1, n)).sum(-1)  # [T, D, K, B]
         joint_log_prob = traj.log_probs.sum(-1)  # [T, D, K, B]
         surrogate = surrogate + (signed * joint_log_prob).mean(3).sum()
-    elif estimator not in ("pathwise", "score"):
+    elif estimator not in ("pathwise", "score", "zeroth_order"):
         raise ValueError(f"unknown gradient estimator {estimator!r}")
     return RegretEstimate(regret=regret, gains=gains, surrogate=surrogate)
+
+
+def _psi_of(game: MarkovGame, theta_b: Tensor, traj: Any, entropy_weight: float) -> Tensor:
+    """ψ ``[..., K]`` of recorded play ``traj`` with rewards recomputed under ``theta_b``
+    (``[..., K, 1, p]``; leading dims are directions)."""
+    n = game.n_agents
+    lead = theta_b.dim() - 3
+    states = traj.states.view(traj.states.shape[0], *([1] * lead), *traj.states.shape[1:])
+    actions = traj.actions.view(traj.actions.shape[0], *([1] * lead), *traj.actions.shape[1:])
+    rewards = game.reward(states, actions, theta_b.unsqueeze(lead))  # [T, ..., D, K, B, n]
+    if entropy_weight:
+        rewards = rewards - entropy_weight * traj.log_probs.view(
+            traj.log_probs.shape[0], *([1] * lead), *traj.log_probs.shape[1:]
+        )
+    disc = traj.discounts.view(-1, *([1] * (rewards.dim() - 1)))
+    returns = (disc * rewards).sum(0)  # [..., D, K, B, n]
+    deviating = torch.diagonal(returns[..., :n, :, :, :], dim1=-4, dim2=-1)  # [..., K, B, n]
+    return (deviating - returns[..., n, :, :, :]).mean(-2).sum(-1)
+
+
+def _smoothed_theta_term(
+    game: MarkovGame,
+    theta: Tensor,
+    traj: Any,
+    entropy_weight: float,
+    sigma: float,
+    samples: int,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """A scalar whose θ-gradient is the two-point Gaussian-smoothing estimate of ∇_θ Σ_k ψ_k."""
+    k, p = theta.shape
+    u = torch.randn((samples, k, p), generator=generator, device=theta.device, dtype=theta.dtype)
+    with torch.no_grad():
+        base = theta.detach().view(1, k, 1, p)
+        step = sigma * u.view(samples, k, 1, p)
+        states = traj.states.detach()
+        actions = traj.actions.detach()
+        detached = type(traj)(
+            states=states,
+            observations=traj.observations,
+            actions=actions,
+            log_probs=None if traj.log_probs is None else traj.log_probs.detach(),
+            rewards=traj.rewards,
+            discount=traj.discount,
+        )
+        up = _psi_of(game, base + step, detached, entropy_weight)  # [M, K]
+        down = _psi_of(game, base - step, detached, entropy_weight)
+        grad = ((up - down) / (2 * sigma)).unsqueeze(-1).mul(u).mean(0)  # [K, p]
+    return (grad * theta).sum()
 
 
 def _cross_fitted_baseline(obs: Tensor, to_go: Tensor, ridge: float = 1e-3) -> Tensor:

@@ -1,0 +1,79 @@
+"""``algo.problem=expert``: forward-solved expert → trajectory file (cached) → recovery → scores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("vmas")
+
+from imitgame.problems.expert import normalised_errors  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "env=vmas_navigation",
+    "env.horizon=3",
+    "env.initial_pool=32",
+    "algo.forward_iterations=3",
+    "algo.iterations=3",
+    "algo.environments=4",
+    "algo.eval_every=3",
+    "algo.eval_steps=1",
+    "algo.best_response_steps=2",
+    "algo.eval_environments=4",
+    "algo.bound_environments=8",
+    "algo.variance_batches=2",
+    "algo.expert_episodes=16",
+    "algo.bc_steps=20",
+    "progress=false",
+    "threads=1",
+]
+
+
+def test_normalised_errors_ignore_scale() -> None:
+    theta = torch.tensor([[1.0, 0.5, 0.3]])
+    cos, rel = normalised_errors(3.0 * theta, theta)
+    assert cos.item() == pytest.approx(1.0) and rel.item() == pytest.approx(0.0, abs=1e-7)
+    cos, rel = normalised_errors(torch.tensor([[0.3, 0.5, 1.0]]), theta)
+    assert cos.item() < 0.8 and rel.item() > 0.5
+
+
+@pytest.mark.slow  # two tiny end-to-end runs through train.py (about a minute)
+def test_expert_run_writes_scores_and_reuses_its_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    infos = []
+    for i in range(2):
+        run = tmp_path / f"run{i}"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "train.py",
+                *TINY,
+                f"algo.expert_cache={cache}",
+                f"hydra.run.dir={run}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results = json.loads((run / "results.json").read_text())
+        for key in (
+            "weights_cosine_similarity",
+            "weights_relative_error",
+            "exploitability_best_response",
+            "exploitability_best_response_true",
+        ):
+            assert isinstance(results.get(key), float), key
+        assert (run / "expert_trajectories.npz").is_file()
+        assert "identified only up to scale" in proc.stdout
+        infos.append(results)
+    assert len(list(cache.glob("*.npz"))) == 1  # the second run read the first one's expert
+    first, second = infos
+    assert first["expert_cached"] is False and second["expert_cached"] is True
