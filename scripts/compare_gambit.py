@@ -54,15 +54,54 @@ def max_relative_error(theta_hat: torch.Tensor, theta: torch.Tensor, index: list
     return float(diff.max())
 
 
-def compare(name: str, draws: int, seed: int) -> dict[str, object]:
-    game: FiniteGame = GAMES[name]()
+def sweep(names: list[str], lambdas: list[float], draws: int, seeds: int) -> list[dict]:
+    """Payoffs-unknown max relative error at each λ over ``seeds`` data sets per game (the seeds
+    are instances of one batch): mean and max over the seeds."""
+    rows = []
+    for name in names:
+        for lam in lambdas:
+            game: FiniteGame = GAMES[name](qre_lambda=lam)
+            theta = game.true_params.expand(seeds, -1).clone()
+            generator = torch.Generator().manual_seed(lam_seed(lam))
+            counts = simulate_counts(game, theta, draws, generator)
+            started = time.perf_counter()
+            theta_hat, _ = fit_counts(game, counts, theta_known=theta)
+            seconds = time.perf_counter() - started
+            learned = [game.param_index(p) for p in game.learned_params]
+            errors = [max_relative_error(theta_hat[k], theta[k], learned) for k in range(seeds)]
+            rows.append(
+                {
+                    "game": name,
+                    "lambda": lam,
+                    "draws_per_player": draws,
+                    "seeds": seeds,
+                    "payoff_relative_error_mean": sum(errors) / seeds,
+                    "payoff_relative_error_max": max(errors),
+                    "seconds": seconds,
+                }
+            )
+            row = rows[-1]
+            print(
+                f"{name} λ={lam:g}: payoff rel. error mean {row['payoff_relative_error_mean']:.2e}"
+                f" max {row['payoff_relative_error_max']:.2e} ({seconds:.1f} s)",
+                flush=True,
+            )
+    return rows
+
+
+def lam_seed(lam: float) -> int:
+    return int(round(1000 * lam))
+
+
+def compare(name: str, draws: int, seed: int, lam: float = 1.0) -> dict[str, object]:
+    game: FiniteGame = GAMES[name](qre_lambda=lam)
     theta = game.true_params.clone()
     generator = torch.Generator().manual_seed(seed)
     counts = simulate_counts(game, theta[None], draws, generator)  # [1, n, A]
 
     lam_gambit, seconds_gambit = gambit_estimate(game, theta, counts[0])
 
-    known_payoffs: FiniteGame = GAMES[name](learn=["lambda"])
+    known_payoffs: FiniteGame = GAMES[name](learn=["lambda"], qre_lambda=lam)
     started = time.perf_counter()
     theta_lam, _ = fit_counts(known_payoffs, counts, starts=LAMBDA_STARTS)
     seconds_ours = time.perf_counter() - started
@@ -125,9 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=10000, help="observed actions per player")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", choices=list(GAMES), help="a subset of the games")
+    parser.add_argument("--sweep", nargs="*", type=float, help="λ values: payoffs-unknown error")
+    parser.add_argument("--seeds", type=int, default=3, help="data sets per λ in --sweep")
     args = parser.parse_args(argv)
     torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
+    if args.sweep:
+        rows = sweep(args.only or list(GAMES), args.sweep, args.draws, args.seeds)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sweep.json").write_text(json.dumps({"rows": rows}, indent=2))
+        return 0
     started = time.perf_counter()
     rows = [compare(name, args.draws, args.seed) for name in (args.only or list(GAMES))]
     wall = time.perf_counter() - started
