@@ -75,6 +75,7 @@ def sweep(names: list[str], lambdas: list[float], draws: int, seeds: int) -> lis
                     "lambda": lam,
                     "draws_per_player": draws,
                     "seeds": seeds,
+                    "min_probability": min_probability(game, theta[:1]),
                     "payoff_relative_error_mean": sum(errors) / seeds,
                     "payoff_relative_error_max": max(errors),
                     "seconds": seconds,
@@ -83,10 +84,18 @@ def sweep(names: list[str], lambdas: list[float], draws: int, seeds: int) -> lis
             row = rows[-1]
             print(
                 f"{name} λ={lam:g}: payoff rel. error mean {row['payoff_relative_error_mean']:.2e}"
-                f" max {row['payoff_relative_error_max']:.2e} ({seconds:.1f} s)",
+                f" max {row['payoff_relative_error_max']:.2e}, "
+                f"min prob. {row['min_probability']:.2e} ({seconds:.1f} s)",
                 flush=True,
             )
     return rows
+
+
+def min_probability(game: FiniteGame, theta: torch.Tensor) -> float:
+    """The smallest QRE probability of any real action under ``theta [1, p]``: how rarely the
+    least-played action is observed (N·p_min draws of it expected)."""
+    sigma = game.equilibrium(theta)[0]
+    return float(sigma[game.action_mask].min())
 
 
 def lam_seed(lam: float) -> int:
