@@ -277,6 +277,9 @@ class NoisyConfig(AlgoConfig):
     def check(self) -> None:
         if self.regret_weight <= 0:
             raise ImitgameError(f"algo.regret_weight must be > 0, got {self.regret_weight}")
+
+
+@dataclass
 class CountsConfig(AlgoConfig):
     """``algo`` of ``algo.problem=qre_counts`` (:mod:`imitgame.problems.qre`): L-BFGS on θ and the
     profile jointly against the exact (soft) best response, the regret as a penalty of weight
