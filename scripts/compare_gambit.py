@@ -1,6 +1,10 @@
 """Gambit, side by side: the logit precision λ estimated from the same observed action counts.
 
-    python scripts/compare_gambit.py [--out runs/gambit] [--draws 10000] [--seed 0]
+    python scripts/compare_gambit.py [--out runs/gambit] [--draws 10000] [--seed 0] [--lam 1]
+    python scripts/compare_gambit.py --sweep 1 2 3 4 6 8 [--seeds 5]   # runs/gambit/sweep.json
+
+``--sweep``: the payoffs-unknown error at each λ over ``--seeds`` data sets per game (one batch)
+and the smallest QRE probability of any action (how rarely the least-played action is seen).
 
 For each shipped finite game (rock-paper-scissors, security game, coordination, the 3-player
 volunteer's dilemma) at its true θ and λ: ``--draws`` actions per player are drawn from the
@@ -159,9 +163,10 @@ def markdown(rows: list[dict[str, object]], wall: float) -> str:
             f"| {r['seconds_ours']:.2f} | {r['seconds_ours_payoffs_unknown']:.2f} |"
         )
     draws = rows[0]["draws_per_player"] if rows else 0
+    lam = rows[0]["lambda_true"] if rows else 1.0
     lines.append("")
     lines.append(
-        f"{draws} observed actions per player from the logit QRE at the true θ (λ = 1); "
+        f"{draws} observed actions per player from the logit QRE at the true θ (λ = {lam:g}); "
         f"whole script {wall:.1f} s."
     )
     return "\n".join(lines) + "\n"
@@ -173,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=10000, help="observed actions per player")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", choices=list(GAMES), help="a subset of the games")
+    parser.add_argument("--lam", type=float, default=1.0, help="the true (known) λ of the data")
     parser.add_argument("--sweep", nargs="*", type=float, help="λ values: payoffs-unknown error")
     parser.add_argument("--seeds", type=int, default=3, help="data sets per λ in --sweep")
     args = parser.parse_args(argv)
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "sweep.json").write_text(json.dumps({"rows": rows}, indent=2))
         return 0
     started = time.perf_counter()
-    rows = [compare(name, args.draws, args.seed) for name in (args.only or list(GAMES))]
+    rows = [compare(name, args.draws, args.seed, args.lam) for name in (args.only or list(GAMES))]
     wall = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
