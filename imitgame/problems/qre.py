@@ -98,6 +98,7 @@ class CountsProblem(ProblemDefaults):
     learn_index: Tensor
     counts: Tensor
     theta_true: Tensor | None = None
+    originals: int | None = None  # with bootstrap replicates: the first rows are the data sets
 
     @property
     def observed(self) -> ObservedPlay:
@@ -132,8 +133,8 @@ class CountsProblem(ProblemDefaults):
             identified=ident.identified,
             identifiability_rank=ident.rank,
             extras={
-                "count_kl": float(obs.mean()),
-                "observations_per_player": float(self.counts.sum(-1).mean()),
+                "count_kl": float(obs[: self.originals].mean()),
+                "observations_per_player": float(self.counts[: self.originals].sum(-1).mean()),
             },
         )
 
@@ -258,6 +259,7 @@ def build(game: FiniteGame, algo: AlgoConfig, data: DataConfig, seed: int) -> Co
         rows = torch.cat([theta, theta.repeat_interleave(reps, 0)])
         problem = build_counts(game, batch, algo, theta_known=rows)
         problem.theta_true = rows
+        problem.originals = k
         return problem
 
     return with_bootstrap(wire, counts, data, seed, replicate=counts_with_replicates)
