@@ -283,6 +283,7 @@ class NoisyConfig(AlgoConfig):
             raise ImitgameError(f"algo.regret_weight must be > 0, got {self.regret_weight}")
 
 
+@dataclass
 class CountsConfig(AlgoConfig):
     """``algo`` of ``algo.problem=qre_counts`` (:mod:`imitgame.problems.qre`): L-BFGS on θ and the
     profile jointly against the exact (soft) best response, the regret as a penalty of weight

@@ -1,6 +1,10 @@
 """Gambit, side by side: the logit precision λ estimated from the same observed action counts.
 
-    python scripts/compare_gambit.py [--out runs/gambit] [--draws 10000] [--seed 0]
+    python scripts/compare_gambit.py [--out runs/gambit] [--draws 10000] [--seed 0] [--lam 1]
+    python scripts/compare_gambit.py --sweep 1 2 3 4 6 8 [--seeds 5]   # runs/gambit/sweep.json
+
+``--sweep``: the payoffs-unknown error at each λ over ``--seeds`` data sets per game (one batch)
+and the smallest QRE probability of any action (how rarely the least-played action is seen).
 
 For each shipped finite game (rock-paper-scissors, security game, coordination, the 3-player
 volunteer's dilemma) at its true θ and λ: ``--draws`` actions per player are drawn from the
@@ -54,15 +58,63 @@ def max_relative_error(theta_hat: torch.Tensor, theta: torch.Tensor, index: list
     return float(diff.max())
 
 
-def compare(name: str, draws: int, seed: int) -> dict[str, object]:
-    game: FiniteGame = GAMES[name]()
+def sweep(names: list[str], lambdas: list[float], draws: int, seeds: int) -> list[dict]:
+    """Payoffs-unknown max relative error at each λ over ``seeds`` data sets per game (the seeds
+    are instances of one batch): mean and max over the seeds."""
+    rows = []
+    for name in names:
+        for lam in lambdas:
+            game: FiniteGame = GAMES[name](qre_lambda=lam)
+            theta = game.true_params.expand(seeds, -1).clone()
+            generator = torch.Generator().manual_seed(lam_seed(lam))
+            counts = simulate_counts(game, theta, draws, generator)
+            started = time.perf_counter()
+            theta_hat, _ = fit_counts(game, counts, theta_known=theta)
+            seconds = time.perf_counter() - started
+            learned = [game.param_index(p) for p in game.learned_params]
+            errors = [max_relative_error(theta_hat[k], theta[k], learned) for k in range(seeds)]
+            rows.append(
+                {
+                    "game": name,
+                    "lambda": lam,
+                    "draws_per_player": draws,
+                    "seeds": seeds,
+                    "min_probability": min_probability(game, theta[:1]),
+                    "payoff_relative_error_mean": sum(errors) / seeds,
+                    "payoff_relative_error_max": max(errors),
+                    "seconds": seconds,
+                }
+            )
+            row = rows[-1]
+            print(
+                f"{name} λ={lam:g}: payoff rel. error mean {row['payoff_relative_error_mean']:.2e}"
+                f" max {row['payoff_relative_error_max']:.2e}, "
+                f"min prob. {row['min_probability']:.2e} ({seconds:.1f} s)",
+                flush=True,
+            )
+    return rows
+
+
+def min_probability(game: FiniteGame, theta: torch.Tensor) -> float:
+    """The smallest QRE probability of any real action under ``theta [1, p]``: how rarely the
+    least-played action is observed (N·p_min draws of it expected)."""
+    sigma = game.equilibrium(theta)[0]
+    return float(sigma[game.action_mask].min())
+
+
+def lam_seed(lam: float) -> int:
+    return int(round(1000 * lam))
+
+
+def compare(name: str, draws: int, seed: int, lam: float = 1.0) -> dict[str, object]:
+    game: FiniteGame = GAMES[name](qre_lambda=lam)
     theta = game.true_params.clone()
     generator = torch.Generator().manual_seed(seed)
     counts = simulate_counts(game, theta[None], draws, generator)  # [1, n, A]
 
     lam_gambit, seconds_gambit = gambit_estimate(game, theta, counts[0])
 
-    known_payoffs: FiniteGame = GAMES[name](learn=["lambda"])
+    known_payoffs: FiniteGame = GAMES[name](learn=["lambda"], qre_lambda=lam)
     started = time.perf_counter()
     theta_lam, _ = fit_counts(known_payoffs, counts, starts=LAMBDA_STARTS)
     seconds_ours = time.perf_counter() - started
@@ -111,9 +163,10 @@ def markdown(rows: list[dict[str, object]], wall: float) -> str:
             f"| {r['seconds_ours']:.2f} | {r['seconds_ours_payoffs_unknown']:.2f} |"
         )
     draws = rows[0]["draws_per_player"] if rows else 0
+    lam = rows[0]["lambda_true"] if rows else 1.0
     lines.append("")
     lines.append(
-        f"{draws} observed actions per player from the logit QRE at the true θ (λ = 1); "
+        f"{draws} observed actions per player from the logit QRE at the true θ (λ = {lam:g}); "
         f"whole script {wall:.1f} s."
     )
     return "\n".join(lines) + "\n"
@@ -125,11 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=10000, help="observed actions per player")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", choices=list(GAMES), help="a subset of the games")
+    parser.add_argument("--lam", type=float, default=1.0, help="the true (known) λ of the data")
+    parser.add_argument("--sweep", nargs="*", type=float, help="λ values: payoffs-unknown error")
+    parser.add_argument("--seeds", type=int, default=3, help="data sets per λ in --sweep")
     args = parser.parse_args(argv)
     torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
+    if args.sweep:
+        rows = sweep(args.only or list(GAMES), args.sweep, args.draws, args.seeds)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sweep.json").write_text(json.dumps({"rows": rows}, indent=2))
+        return 0
     started = time.perf_counter()
-    rows = [compare(name, args.draws, args.seed) for name in (args.only or list(GAMES))]
+    rows = [compare(name, args.draws, args.seed, args.lam) for name in (args.only or list(GAMES))]
     wall = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

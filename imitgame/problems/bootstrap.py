@@ -72,6 +72,31 @@ def with_replicates(observed: ObservedPlay, replicates: int, seed: int) -> Obser
     )
 
 
+def resample_counts(counts: Tensor, replicates: int, generator: torch.Generator) -> Tensor:
+    """R bootstrap replicates of observed action counts ``counts [K, n, A]``: ``[K·R, n, A]``,
+    replicate r of data set k at row k·R + r. Resampling player i's N_i draws with replacement
+    is a multinomial draw c* ~ Mult(N_i, c_i / N_i), sampled exactly as the chain of binomials
+    c*(a) ~ Bin(N_i − Σ_{b<a} c*(b), p(a) / Σ_{b≥a} p(b)) (one batched draw per action)."""
+    k, n, a = counts.shape
+    cpu = counts.detach().cpu().double()
+    freq = (cpu / cpu.sum(-1, keepdim=True)).repeat_interleave(replicates, 0)  # [K·R, n, A]
+    left = cpu.sum(-1).repeat_interleave(replicates, 0)  # draws not yet placed [K·R, n]
+    tail = freq.flip(-1).cumsum(-1).flip(-1)  # Σ_{b ≥ a} p(b)
+    out = torch.zeros_like(freq)
+    for j in range(a - 1):  # over actions (a handful), every replicate and player at once
+        p = (freq[..., j] / tail[..., j].clamp(min=1e-300)).clamp(0.0, 1.0)
+        out[..., j] = torch.binomial(left, p, generator=generator)
+        left = left - out[..., j]
+    out[..., a - 1] = left
+    return out.to(counts)
+
+
+def counts_with_replicates(counts: Tensor, replicates: int, seed: int) -> Tensor:
+    """The K data sets followed by their K·R replicates: ``[K·(1 + R), n, A]``."""
+    generator = torch.Generator().manual_seed(seed + SEED_OFFSET)
+    return torch.cat([counts, resample_counts(counts, replicates, generator)])
+
+
 def percentile_intervals(replicates: Tensor, level: float = 0.95) -> tuple[Tensor, Tensor]:
     """Percentile intervals ``low, high [K, p]`` from replicate estimates ``[K, R, p]``."""
     alpha = 1.0 - level
@@ -265,14 +290,20 @@ class BootstrapProblem:
 
 
 def with_bootstrap(
-    build: Callable[[ObservedPlay], Any], observed: ObservedPlay, data: DataConfig, seed: int
+    build: Callable[[Any], Any],
+    observed: Any,
+    data: DataConfig,
+    seed: int,
+    replicate: Callable[[Any, int, int], Any] = with_replicates,
 ) -> Any:
     """``build(observed)``, or with ``data.bootstrap = R > 0`` a :class:`BootstrapProblem`
-    built on the originals and their replicates as one batch."""
+    built on the originals and their replicates as one batch. ``observed``: an
+    :class:`ObservedPlay` (``replicate`` = :func:`with_replicates`) or counts ``[K, n, A]``
+    (``replicate`` = :func:`counts_with_replicates`)."""
     if data.bootstrap == 0:
         return build(observed)
-    k = observed.n_instances
-    problem = build(with_replicates(observed, data.bootstrap, seed))
+    k = observed.n_instances if isinstance(observed, ObservedPlay) else int(observed.shape[0])
+    problem = build(replicate(observed, data.bootstrap, seed))
     return BootstrapProblem(problem, k, data.bootstrap, data.ci_level)
 
 
@@ -281,5 +312,5 @@ def reject_bootstrap(data: DataConfig, problem: str) -> None:
     if data.bootstrap:
         raise ImitgameError(
             f"data.bootstrap={data.bootstrap} is not supported by algo.problem={problem} "
-            "(supported: inverse, noisy_inverse)"
+            "(supported: inverse, noisy_inverse, qre_counts)"
         )

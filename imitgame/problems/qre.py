@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from imitgame.config import AlgoConfig, CountsConfig, DataConfig
+from imitgame.data.observed import ObservedPlay
 from imitgame.errors import ImitgameError, check_finite
 from imitgame.game.finite import FiniteGame, simulate_counts
 from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
@@ -39,6 +40,8 @@ from imitgame.problems.base import (
     relative_error,
     synthetic_theta,
 )
+from imitgame.problems.bootstrap import counts_with_replicates, with_bootstrap
+from imitgame.problems.identifiability import check_identifiability
 from imitgame.problems.inverse import static_trainer
 from imitgame.results import Results
 from imitgame.solver.stabilizer import Stabilizer
@@ -95,6 +98,21 @@ class CountsProblem(ProblemDefaults):
     learn_index: Tensor
     counts: Tensor
     theta_true: Tensor | None = None
+    originals: int | None = None  # with bootstrap replicates: the first rows are the data sets
+
+    @property
+    def observed(self) -> ObservedPlay:
+        """The model's play at the answer, the logit QRE σ(θ̂) ``[K, 1, n, A]``, with θ̂ as known
+        θ: where the rank test (and, with ``data.bootstrap``, the range over inverse equilibria)
+        linearises the logit conditions. Not the fitted σ̂ itself: from noisy counts σ̂ is off the
+        equilibrium manifold (ψ > 0), which breaks the symmetries that make θ unidentified (e.g.
+        both RPS players' identical conditions). Falls back to σ̂ where the QRE fails."""
+        theta = self.trainer.answer.theta().detach()
+        try:
+            sigma = self.game.equilibrium(theta)[:, None]
+        except ImitgameError:
+            sigma = self.trainer.answer.profile().actions.detach()  # [K, 1, n, A]
+        return ObservedPlay(sigma, None, self.theta_true, theta)
 
     def results(self) -> Results:
         answer = self.trainer.answer
@@ -102,6 +120,9 @@ class CountsProblem(ProblemDefaults):
         with torch.no_grad():
             exploit = self.evaluate(answer)
             obs = answer.observation_loss()
+        play = self.observed.actions
+        contexts = self.game.default_context().expand(*play.shape[:2], self.game.state_dim)
+        ident = check_identifiability(self.game, play, theta, self.learn_index, contexts)
         return make_results(
             self,
             "qre_counts",
@@ -109,9 +130,11 @@ class CountsProblem(ProblemDefaults):
             exploitability=exploit,
             exploitability_exact=True,
             stopped=~self.trainer.active,
+            identified=ident.identified,
+            identifiability_rank=ident.rank,
             extras={
-                "count_kl": float(obs.mean()),
-                "observations_per_player": float(self.counts.sum(-1).mean()),
+                "count_kl": float(obs[: self.originals].mean()),
+                "observations_per_player": float(self.counts[: self.originals].sum(-1).mean()),
             },
         )
 
@@ -222,14 +245,24 @@ def counts_config(**overrides: object) -> CountsConfig:
 
 def build(game: FiniteGame, algo: AlgoConfig, data: DataConfig, seed: int) -> CountsProblem:
     """The registry's builder: ``data.instances`` data sets of ``data.counts`` draws per player
-    at the game's θ (``data.param_spread`` spreads the learned entries per data set)."""
+    at the game's θ (``data.param_spread`` spreads the learned entries per data set); with
+    ``data.bootstrap=R`` each data set's R multinomial resamples join the batch
+    (K·(1 + R) instances, a :class:`~imitgame.problems.bootstrap.BootstrapProblem`)."""
     generator = torch.Generator().manual_seed(seed)
     theta = synthetic_theta(game, data, generator)
     n_draws = data.counts or 10000
     counts = simulate_counts(game, theta, int(n_draws), generator)
-    problem = build_counts(game, counts, algo, theta_known=theta)
-    problem.theta_true = theta
-    return problem
+    k = counts.shape[0]
+
+    def wire(batch: Tensor) -> CountsProblem:
+        reps = batch.shape[0] // k - 1  # replicate r of data set j sits at row k + j·R + r
+        rows = torch.cat([theta, theta.repeat_interleave(reps, 0)])
+        problem = build_counts(game, batch, algo, theta_known=rows)
+        problem.theta_true = rows
+        problem.originals = k
+        return problem
+
+    return with_bootstrap(wire, counts, data, seed, replicate=counts_with_replicates)
 
 
 def recovery_error(problem: CountsProblem) -> Tensor | None:
