@@ -15,6 +15,10 @@ logit QRE (:func:`imitgame.game.finite.simulate_counts`); then
   λ alone, from the starts λ = 0.5, 2, 5 as one batch; the lowest objective wins);
 * ``payoff_relative_error`` — ours with the payoffs unknown (the game's identified payoff
   entries learned, λ known), which Gambit cannot do: max_k |θ̂_k − θ_k| / |θ_k|;
+* ``payoff_relative_sd_bound`` — the Cramér–Rao bound on that error: the largest relative standard
+  deviation over the learned payoffs that *any* unbiased estimator has from these draws
+  (:func:`imitgame.problems.qre.cramer_rao_sd`), and ``draws_for_2_percent``, the draws per player
+  at which an efficient estimator's 95 % range is ±2 % on every learned payoff;
 * ``exact_relative_error`` — the inverse problem on exact QRE frequencies (the default
   ``python train.py env=<game>`` path), same measure.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -39,7 +44,7 @@ from imitgame.data.observed import ObservedPlay
 from imitgame.game.finite import FiniteGame, simulate_counts
 from imitgame.game.gambit import gambit_estimate
 from imitgame.problems.inverse import solve_inverse
-from imitgame.problems.qre import fit_counts
+from imitgame.problems.qre import cramer_rao_sd, fit_counts
 
 GAMES = {
     "rps": RockPaperScissors,
@@ -125,6 +130,7 @@ def compare(name: str, draws: int, seed: int, lam: float = 1.0) -> dict[str, obj
     seconds_unknown = time.perf_counter() - started
     learned = [game.param_index(p) for p in game.learned_params]
     payoff_error = max_relative_error(theta_pay[0], theta, learned)
+    relative_sd = float((cramer_rao_sd(game, theta, draws) / theta[learned].abs()).max())
 
     exact = game.equilibrium(theta[None])[:, None]  # [1, 1, n, A]: exact QRE frequencies
     observed = ObservedPlay(exact, None, theta[None].clone(), theta[None].clone())
@@ -142,6 +148,8 @@ def compare(name: str, draws: int, seed: int, lam: float = 1.0) -> dict[str, obj
         "lambda_relative_difference": abs(lam_ours - lam_gambit) / abs(lam_gambit),
         "learned_payoffs": [p for p in game.learned_params],
         "payoff_relative_error": payoff_error,
+        "payoff_relative_sd_bound": relative_sd,
+        "draws_for_2_percent": math.ceil(draws * (1.96 * relative_sd / 0.02) ** 2),
         "exact_relative_error": exact_error,
         "seconds_gambit": seconds_gambit,
         "seconds_ours": seconds_ours,
@@ -152,13 +160,15 @@ def compare(name: str, draws: int, seed: int, lam: float = 1.0) -> dict[str, obj
 def markdown(rows: list[dict[str, object]], wall: float) -> str:
     lines = [
         "| game | λ Gambit | λ ours | rel. diff. | payoff rel. error (unknown payoffs) "
-        "| exact-frequency rel. error | s Gambit | s ours | s ours (payoffs unknown) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Cramér–Rao rel. sd | draws for ±2 % | exact-frequency rel. error "
+        "| s Gambit | s ours | s ours (payoffs unknown) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['game']} | {r['lambda_gambit']:.6f} | {r['lambda_ours']:.6f} "
             f"| {r['lambda_relative_difference']:.2e} | {r['payoff_relative_error']:.2e} "
+            f"| {r['payoff_relative_sd_bound']:.2e} | {r['draws_for_2_percent']} "
             f"| {r['exact_relative_error']:.2e} | {r['seconds_gambit']:.3f} "
             f"| {r['seconds_ours']:.2f} | {r['seconds_ours_payoffs_unknown']:.2f} |"
         )

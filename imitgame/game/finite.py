@@ -301,7 +301,7 @@ class FiniteGame(StaticGame):
 
 
 # --- the QRE: homotopy in λ with Newton steps -----------------------------------------------------
-def _residual(mask: Tensor, x: Tensor, payoff: Tensor, lam: Tensor) -> Tensor:
+def fixed_point_residual(mask: Tensor, x: Tensor, payoff: Tensor, lam: Tensor) -> Tensor:
     """r(x) = x − log softmax(λ q(softmax(x))) for log-strategies ``x [n, A]`` (padded: r = x)
     in the game with payoff tensor ``payoff [n, A, ..., A]``."""
     sigma = torch.softmax(x.masked_fill(~mask, float("-inf")), -1)
@@ -337,8 +337,8 @@ def logit_qre(
     mask = game.action_mask
     x = torch.log(game.uniform((m,))).masked_fill(~mask, 0.0)
     payoff = game.payoff_tensor(flat)  # [m, n, A, ..., A], fixed along the path
-    jac = vmap(jacrev(lambda xx, u, lm: _residual(mask, xx, u, lm)))
-    res = vmap(lambda xx, u, lm: _residual(mask, xx, u, lm))
+    jac = vmap(jacrev(lambda xx, u, lm: fixed_point_residual(mask, xx, u, lm)))
+    res = vmap(lambda xx, u, lm: fixed_point_residual(mask, xx, u, lm))
 
     def newton_step(x: Tensor, lm: Tensor) -> Tensor:
         r = res(x, payoff, lm)

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.func import jacrev
 
 from imitgame.config import AlgoConfig, CountsConfig, DataConfig
 from imitgame.data.observed import ObservedPlay
 from imitgame.errors import ImitgameError, check_finite
-from imitgame.game.finite import FiniteGame, simulate_counts
+from imitgame.game.finite import FiniteGame, fixed_point_residual, logit_qre, simulate_counts
 from imitgame.game.strategies import ActionProfile, ActionSample, Strategy
 from imitgame.problems.base import (
     ProblemDefaults,
@@ -282,3 +283,31 @@ SPEC = register_problem(
         description="θ (and λ) of a finite game from observed action counts: likelihood + regret",
     )
 )
+
+
+def cramer_rao_sd(game: FiniteGame, theta: Tensor, draws: int) -> Tensor:
+    """The Cramér–Rao bound: the smallest standard deviation ``[L]`` that any unbiased estimator of
+    the learned entries of ``theta [p]`` reaches from ``draws`` i.i.d. actions per player at the
+    logit QRE. Fisher information of the counts, I(θ) = N Σ_i Σ_a ∇σ_ia ∇σ_iaᵀ / σ_ia, with
+    ∇σ = ∂σ/∂θ_learned by implicit differentiation of the fixed point r(x, θ) = 0 of
+    :func:`~imitgame.game.finite.logit_qre` (x = log σ): ∂x/∂θ = −(∂r/∂x)⁻¹ ∂r/∂θ."""
+    if draws < 1:
+        raise ImitgameError(f"draws must be >= 1, got {draws}")
+    theta = theta.detach()
+    index = torch.tensor([game.param_index(p) for p in game.learned_params], device=theta.device)
+    mask = game.action_mask
+    sigma = logit_qre(game, theta[None])[0]  # [n, A]
+    x = torch.log(sigma.clamp(min=torch.finfo(sigma.dtype).tiny)).masked_fill(~mask, 0.0)
+
+    def residual(x: Tensor, learned: Tensor) -> Tensor:
+        full = theta.index_copy(0, index, learned)
+        return fixed_point_residual(mask, x, game.payoff_tensor(full), game.precision(full))
+
+    learned = theta[index]
+    d_x = jacrev(residual, 0)(x, learned).reshape(x.numel(), x.numel())
+    d_theta = jacrev(residual, 1)(x, learned)  # [n·A, L]
+    dx = -torch.linalg.solve(d_x, d_theta).reshape(*x.shape, -1)  # [n, A, L]
+    dsigma = sigma[..., None] * (dx - (sigma[..., None] * dx).sum(-2, keepdim=True))
+    inverse_sigma = torch.where(mask, 1 / sigma.clamp(min=torch.finfo(sigma.dtype).tiny), 0.0)
+    information = draws * torch.einsum("nal,nam,na->lm", dsigma, dsigma, inverse_sigma)
+    return torch.linalg.inv(information).diagonal().sqrt()

@@ -11,7 +11,7 @@ from imitgame.data.observed import ObservedPlay
 from imitgame.errors import ImitgameError
 from imitgame.game.finite import simulate_counts
 from imitgame.problems.inverse import solve_inverse
-from imitgame.problems.qre import build, fit_counts
+from imitgame.problems.qre import build, cramer_rao_sd, fit_counts
 
 
 @pytest.mark.parametrize("cls", [RockPaperScissors, SecurityGame, Coordination])
@@ -83,3 +83,17 @@ def test_learned_lambda_is_identified_only_beside_a_known_scale(float64) -> None
     theta = rps.true_params[None]
     observed = ObservedPlay(rps.equilibrium(theta)[:, None], None, theta.clone(), theta.clone())
     assert not bool(solve_inverse(rps, observed, AlgoConfig()).identified.any())
+
+
+def test_counts_estimator_attains_the_cramer_rao_bound(float64) -> None:
+    """200 data sets of 10,000 draws per player: the spread of θ̂ matches the Cramér–Rao bound
+    (the estimator is efficient; an error below the bound would mean a wrong bound)."""
+    game = RockPaperScissors(qre_lambda=1.0)
+    theta = game.true_params.expand(200, -1).clone()
+    counts = simulate_counts(game, theta, 10000, torch.Generator().manual_seed(0))
+    theta_hat, _ = fit_counts(game, counts, theta_known=theta)
+    learned = [game.param_index(p) for p in game.learned_params]
+    spread = theta_hat[:, learned].std(0)
+    bound = cramer_rao_sd(game, game.true_params, 10000)
+    ratio = spread / bound  # the sd of a 200-sample sd is about 5 %
+    assert bool((ratio > 0.85).all()) and bool((ratio < 1.2).all()), ratio
