@@ -228,6 +228,9 @@ class MarkovConfig(AlgoConfig):
     # Σ_i E|G_i(π†)| (per instance); absolute: in payoff units
     tol_units: Literal["payoff", "absolute"] = "payoff"
     # behaviour cloning of the observed policy (data=file): its own network and stopping rule
+    # Gaussian deviations (black-box games): "fresh" networks, or "observed": their means start
+    # at the cloned observed policy (ψ ≈ 0 at the start; needs bc_hidden == hidden)
+    deviation_init: Literal["fresh", "observed"] = "fresh"
     bc_hidden: list[int] = field(default_factory=lambda: [32, 32])
     bc_steps: int = bounded(20000, ge=0)  # cap on the Adam steps
     bc_lr: float = bounded(0.01, gt=0)

@@ -226,6 +226,9 @@ def build(
     theta = synthetic_theta(game, data, torch.Generator().manual_seed(seed))
     theta = theta.to(device=game.device, dtype=game.dtype)
     path, info = expert_trajectories(game, theta, algo, seed)
+    # the recovery's networks and shocks draw on torch's global generator, which a fresh forward
+    # solve has consumed: reseed so a run from the cache plays exactly as the first one
+    torch.manual_seed(seed)
     inner = build_markov_inverse(
         game, algo, theta_true=theta, theta_known=theta, dataset=str(path), seed=seed
     )

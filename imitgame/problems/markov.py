@@ -36,7 +36,7 @@ from imitgame.data.trajectories import BehaviorFit, fit_behavior_policy, load_tr
 from imitgame.errors import ImitgameError
 from imitgame.game.base import MarkovGame
 from imitgame.game.hooks import attribute, provides
-from imitgame.game.policies import make_policy
+from imitgame.game.policies import DeterministicPolicy, GaussianPolicy, make_policy
 from imitgame.game.strategies import Strategy
 from imitgame.problems.base import (
     ProblemDefaults,
@@ -182,6 +182,24 @@ def observed_policy(
     return policy, float(exploit.mean())
 
 
+def warm_start_deviation(deviation: Strategy, observed: Strategy) -> None:
+    """Start a Gaussian deviation's mean network at the observed (cloned, deterministic) policy's
+    network: both play low + (high − low)·sigmoid(MLP(o)), so ρ's mean = π̂ and ψ ≈ 0 at the
+    start, and ascent only follows profitable directions."""
+    base = getattr(observed, "inner", observed)
+    if not isinstance(deviation, GaussianPolicy) or not isinstance(base, DeterministicPolicy):
+        raise ImitgameError(
+            "algo.deviation_init=observed needs Gaussian deviations (algo.policy=gaussian) and a "
+            "behaviour-cloned observed policy"
+        )
+    try:
+        deviation.net.load_state_dict(base.net.state_dict())
+    except RuntimeError:
+        raise ImitgameError(
+            "algo.deviation_init=observed needs algo.bc_hidden equal to algo.hidden"
+        ) from None
+
+
 def build_markov_inverse(
     game: MarkovGame,
     config: MarkovConfig,
@@ -237,6 +255,8 @@ def build_markov_inverse(
     deviation = make_policy(
         game, k, config.policy, config.hidden, profile=policy, estimator=config.estimator
     ).to(device=game.device, dtype=game.dtype)
+    if getattr(config, "deviation_init", "fresh") == "observed":
+        warm_start_deviation(deviation, policy)
     objective = MinMaxObjective(
         game,
         stabilizer,

@@ -77,3 +77,22 @@ def test_expert_run_writes_scores_and_reuses_its_cache(tmp_path: Path) -> None:
     assert len(list(cache.glob("*.npz"))) == 1  # the second run read the first one's expert
     first, second = infos
     assert first["expert_cached"] is False and second["expert_cached"] is True
+
+
+def test_observed_warm_start_puts_the_deviation_mean_on_the_cloned_policy() -> None:
+    from imitgame.errors import ImitgameError
+    from imitgame.game.policies import DeterministicPolicy, FrozenStrategy, GaussianPolicy
+    from imitgame.problems.markov import warm_start_deviation
+
+    torch.manual_seed(0)
+    low, high = torch.zeros(2, 3), torch.ones(2, 3)
+    cloned = FrozenStrategy(DeterministicPolicy(1, 2, 4, 3, low, high, hidden=[8]))
+    deviation = GaussianPolicy(1, 2, 4, 3, low, high, hidden=[8])
+    obs = torch.randn(1, 5, 2, 4)
+    assert not torch.allclose(deviation.net(obs), cloned.inner.net(obs))
+    warm_start_deviation(deviation, cloned)
+    deviation.deterministic = True
+    assert torch.allclose(deviation.act(obs, 0).actions, cloned.act(obs, 0).actions)
+    assert any(p.requires_grad for p in deviation.parameters())  # still trained
+    with pytest.raises(ImitgameError, match="bc_hidden"):
+        warm_start_deviation(GaussianPolicy(1, 2, 4, 3, low, high, hidden=[]), cloned)
