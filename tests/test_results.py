@@ -67,11 +67,25 @@ def test_readme_one_shot_commands_converge_with_their_defaults(args, tmp_path):
         assert low <= true <= high, (name, low, high, true)
 
 
+#: README commands whose miss the README states (strict: the test fails once they start passing)
+KNOWN_MISSES = {
+    "env=mpe_simple_spread": "issue 11: the black-box mpe2 inversion reaches weights cosine 0.90 "
+    "with its defaults, target 0.95 (README, 'Simulators we did not write')",
+}
+
+
+def known_miss(args: list[str]) -> object:
+    reason = KNOWN_MISSES.get(" ".join(args))
+    if reason is None:
+        return args
+    return pytest.param(args, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     # the README names these two beside env=fish_war ("also dynamic_cournot, entry_game")
-    [a for a in readme_commands() if a[0].split("=")[1] not in STATIC]
+    [known_miss(a) for a in readme_commands() if a[0].split("=")[1] not in STATIC]
     + [["env=dynamic_cournot"], ["env=entry_game"]],
     ids=lambda a: " ".join(a),
 )
