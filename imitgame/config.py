@@ -247,6 +247,16 @@ class MarkovConfig(AlgoConfig):
         if self.destabilizer == "best_response":
             raise ImitgameError("Markov games need algo.destabilizer=learned (policy networks)")
 
+    def best_response_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~imitgame.solver.exploitability.trained_best_response`."""
+        return {
+            "policy": self.policy,
+            "hidden": self.hidden,
+            "steps": self.best_response_steps,
+            "lr": self.best_response_lr,
+            "environments": self.eval_environments,
+        }
+
 
 @dataclass
 class SimulacralConfig(AlgoConfig):

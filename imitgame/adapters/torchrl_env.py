@@ -431,11 +431,7 @@ def policy_exploitability(
     exploit, _ = trained_best_response(
         objective,
         stabilizer,
-        policy=config.policy,
-        hidden=config.hidden,
-        steps=config.best_response_steps,
-        lr=config.best_response_lr,
-        environments=config.eval_environments,
+        **config.best_response_options(),
         seed=seed,
     )
     return float(exploit[0])

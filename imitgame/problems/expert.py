@@ -131,11 +131,7 @@ def best_response_exploitability(problem: MarkovInverseProblem, theta: Tensor) -
     _, fresh = trained_best_response(
         problem.objective,
         stab,
-        policy=config.policy,
-        hidden=config.hidden,
-        steps=config.best_response_steps,
-        lr=config.best_response_lr,
-        environments=config.eval_environments,
+        **config.best_response_options(),
         seed=seed,
     )
     per_episode, _ = episode_regrets(

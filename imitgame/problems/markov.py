@@ -387,11 +387,7 @@ def score_markov(problem: MarkovInverseProblem) -> MarkovResult:
     _, fresh = trained_best_response(
         problem.objective,
         answer,
-        policy=config.policy,
-        hidden=config.hidden,
-        steps=config.best_response_steps,
-        lr=config.best_response_lr,
-        environments=config.eval_environments,
+        **config.best_response_options(),
         seed=seed,
     )
     profile = answer.profile()
