@@ -312,7 +312,7 @@ class _Checker:
         self.check_pettingzoo()
         self.check_batching()
         self.check_gradcheck()
-        if self.continuous and getattr(self.g, "differentiable", True):
+        if self.continuous and attribute(self.g, "differentiable"):
             self.check_regret_gradcheck()
         if self.static:
             if self.active("best_response"):
@@ -562,7 +562,7 @@ class _Checker:
         self.gradcheck(self.fn, lambda a, t: g.reward(s0, a, t), inputs)
         # a black-box simulator (``differentiable = False``, imitgame.adapters) has no transition
         # derivative to check: its games use the score-function / zeroth-order estimators
-        smooth = g.horizon > 1 and getattr(g, "differentiable", True)
+        smooth = g.horizon > 1 and attribute(g, "differentiable")
         if smooth:
             self.gradcheck("transition", lambda a, t: g.transition(s0, a, t, e0), inputs)
         elif g.horizon > 1:

@@ -103,8 +103,13 @@ HOOKS: dict[str, type] = {
 
 #: optional attributes of a Markov game, with the value a game that does not set them has:
 #: ``obs_scale`` (tensor or float) divides observations before policy networks; ``entropy_weight``
-#: τ > 0 makes the equilibrium concept the entropy-regularised (logit) one
-ATTRIBUTES: dict[str, float] = {"obs_scale": 1.0, "entropy_weight": 0.0}
+#: τ > 0 makes the equilibrium concept the entropy-regularised (logit) one; ``differentiable``
+#: False marks a simulator without derivatives (a black box: score-function estimators only)
+ATTRIBUTES: dict[str, float | bool] = {
+    "obs_scale": 1.0,
+    "entropy_weight": 0.0,
+    "differentiable": True,
+}
 
 
 def attribute(game: object, name: str) -> object:

@@ -48,17 +48,6 @@ def own_payoff_sum(game: StaticGame, state: Tensor, actions: Tensor, theta: Tens
     return torch.diagonal(payoffs, dim1=-2, dim2=-1).sum()
 
 
-def first_order_conditions(
-    game: StaticGame, actions: Tensor, theta: Tensor, state: Tensor
-) -> Tensor:
-    """∂u_i/∂a_i for every agent and observation: ``[..., n, d]``."""
-    actions = actions.detach().requires_grad_(True)
-    with torch.enable_grad():
-        total = own_payoff_sum(game, state, actions, theta)
-        grads = torch.autograd.grad(total, actions, create_graph=True)[0]
-    return grads
-
-
 def check_identifiability(
     game: StaticGame,
     actions: Tensor,

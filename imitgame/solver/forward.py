@@ -84,7 +84,7 @@ def solve_markov_equilibrium(
     discrete = game.n_discrete_actions is not None
     # a simulator without derivatives (imitgame.adapters: ``differentiable = False``) is solved
     # by the score function with Gaussian policies
-    black_box = not getattr(game, "differentiable", True)
+    black_box = not attribute(game, "differentiable")
     estimator = "score" if discrete or black_box else config.estimator
     kind = "gaussian" if black_box and not discrete else "deterministic"
     profile = make_policy(game, k, kind, config.hidden, estimator=estimator)
