@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", default="spain")
     parser.add_argument("--fit-end", default="2016-02-29")
-    parser.add_argument("--fit-days", type=int, default=180, help="days of history fitted")
+    parser.add_argument(
+        "--fit-days", type=int, default=None, help="days fitted (default: env.window_days)"
+    )
     parser.add_argument("--val", default="2016-03-01:2016-05-31")
     parser.add_argument("--out", type=Path, default=ROOT / "runs/validate_merit.jsonl")
     parser.add_argument("overrides", nargs="*", help="env.KEY=VALUE or algo.KEY=VALUE")
@@ -51,8 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
     env.pop("_target_")
     frame = load_energy_csv(resolve_data_path(args.csv))
     first, _, last = args.val.partition(":")
-    start = pd.Timestamp(args.fit_end) - pd.Timedelta(days=args.fit_days)
-    fit_env = {**env, "data_path": None, "train_start": str(start.date())}
+    fit_days = args.fit_days or env["window_days"] or 10_000
+    start = pd.Timestamp(args.fit_end) - pd.Timedelta(days=fit_days)
+    fit_env = {**env, "data_path": None, "train_start": str(start.date()), "window_days": None}
     fit_env["train_end"] = args.fit_end
     game = ElectricityMeritMarket(**fit_env, frame=frame)
     if not any(o.startswith("algo.theta_init=") for o in args.overrides):  # the game's start
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     actual = val._outcomes[:, 0]
     row = {
         "overrides": args.overrides,
+        "fit_days": fit_days,
         "val_mae": float((pred - actual).abs().mean()),
         "val_mse": float(((pred - actual) ** 2).mean()),
         "val_days": len(val.train_days),

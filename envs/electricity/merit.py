@@ -29,7 +29,10 @@ price at κ = 0) at the same hour on the days ``lags`` before D under the same �
 those days' inputs and prices). A counterfactual changes D's market only: the lagged markets stay
 what was observed.
 
-θ = (c_j, d_j, b, α_0..α_23, ω_mon..ω_sat, β_k, γ_k). Observed: the price and, with
+With ``last_hour``, κ also weighs (δ) the residual at 23:00 of D−1, the freshest pricing error
+known at midnight of D.
+
+θ = (c_j, d_j, b, α_0..α_23, ω_mon..ω_sat, β_k, γ_k, δ). Observed: the price and, with
 ``observe_generation``, in training the generation of each technology (a partial observation of
 the profile).
 """
@@ -142,13 +145,15 @@ def hour_contexts(
     lags: Sequence[int],
     observed: DailyInputs | None = None,
     day_lags: Sequence[int] = (),
+    last_hour: bool = False,
 ) -> np.ndarray:
     """Contexts ``[24, 31 + 1 + n + L (7 + 1 + n + 1)]`` of the 24 hours of day index ``day``:
     hour and weekday indicators, R, K, then per lag k the weekday, R, K and price of day − k,
     read from ``observed`` (the inputs as they were; default ``inputs``): a counterfactual
     changes the played day, not the markets the cost level was filtered from. Then per
     ``day_lags`` entry k the weekday, K, and the 24 residual demands and 24 prices of day − k
-    (the same for every hour)."""
+    (the same for every hour). With ``last_hour``, last the weekday, R, K and price of hour 23
+    of day − 1 (the same for every hour)."""
     observed = inputs if observed is None else observed
 
     def block(source: DailyInputs, t: int) -> list[np.ndarray]:
@@ -163,6 +168,10 @@ def hour_contexts(
         weekday, _, capacity = block(observed, day - k)
         whole = np.concatenate([observed.residual[day - k], observed.price[day - k]])
         parts += [weekday, capacity, np.repeat(whole[None], 24, 0)]
+    if last_hour:
+        weekday, residual, capacity = block(observed, day - 1)
+        price = np.repeat(observed.price[day - 1][None, 23:], 24, 0)
+        parts += [weekday, np.repeat(residual[None, 23], 24, 0), capacity, price]
     return np.concatenate(parts, axis=1)
 
 
@@ -192,6 +201,7 @@ class ElectricityMeritMarket(StaticGame):
         demand_slope: float = 20.0,
         lags: Sequence[int] = (1, 7),
         day_lags: Sequence[int] = (),
+        last_hour: bool = False,
         learn: Sequence[str] = BLOCKS,
         observe_generation: bool = False,
         capacity_margin: float = 1.0,
@@ -235,8 +245,8 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError(f"learn: unknown block(s) {bad}; choose from {list(BLOCKS)}")
         if any(k < 1 for k in [*lags, *day_lags]) or not lags:
             raise ImitgameError(f"lags, day_lags: days >= 1 (lags not empty), got {list(lags)}")
-        if day_lags and data_path is None and frame is None:
-            raise ImitgameError("day_lags needs data (the synthetic market has none)")
+        if (day_lags or last_hour) and data_path is None and frame is None:
+            raise ImitgameError("day_lags, last_hour need data (the synthetic market has none)")
         if wind_scale < 0 or capacity_margin <= 0 or scarcity_slope <= 0:
             raise ImitgameError("wind_scale >= 0, capacity_margin > 0, scarcity_slope > 0 needed")
         if recency_days is not None and recency_days <= 0:
@@ -249,6 +259,7 @@ class ElectricityMeritMarket(StaticGame):
         self.n_tech = n
         self.lags = [int(k) for k in lags]
         self.day_lags = [int(k) for k in day_lags]
+        self.last_hour = bool(last_hour)
         self.observe_generation = bool(observe_generation)
         self.capacity_margin = float(capacity_margin)
         self.scarcity = float(scarcity_slope)
@@ -260,8 +271,10 @@ class ElectricityMeritMarket(StaticGame):
         names = [f"c_{t}" for t in technologies] + [f"d_{t}" for t in technologies] + ["b"]
         names += [f"alpha[{h}]" for h in range(24)] + [f"omega_{d}" for d in WEEKDAYS]
         names += [f"beta[{k}]" for k in self.lags] + [f"gamma[{k}]" for k in self.day_lags]
+        names += ["delta"] if self.last_hour else []
         blocks = ["costs"] * n + ["slopes"] * n + ["demand_slope"] + ["hours"] * 24
-        blocks += ["weekdays"] * 6 + ["filter"] * (len(self.lags) + len(self.day_lags))
+        n_filter = len(self.lags) + len(self.day_lags) + int(self.last_hour)
+        blocks += ["weekdays"] * 6 + ["filter"] * n_filter
         bounds = {
             "costs": cost_bounds,
             "slopes": slope_bounds,
@@ -272,9 +285,9 @@ class ElectricityMeritMarket(StaticGame):
         }
         low = [bounds[b][0] for b in blocks]
         high = [bounds[b][1] for b in blocks]
-        n_filter = len(self.lags) + len(self.day_lags)
         start = [*costs, *slopes, demand_slope, *[0.0] * 30, *[0.5 / n_filter] * n_filter]
         self.context_width = 32 + n + len(self.lags) * (9 + n) + len(self.day_lags) * (55 + n)
+        self.context_width += (9 + n) * self.last_hour
         generator = torch.Generator().manual_seed(synthetic_seed)
         true = None
         if data_path is None and frame is None:  # a synthetic market with known θ
@@ -329,7 +342,7 @@ class ElectricityMeritMarket(StaticGame):
         for t in range(self.history_days, len(inputs.dates)):
             if first_played is not None and inputs.dates[t] < first_played:
                 continue
-            x = hour_contexts(inputs, t, self.lags, observed, self.day_lags)
+            x = hour_contexts(inputs, t, self.lags, observed, self.day_lags, self.last_hour)
             y = np.concatenate([inputs.price[t][:, None], inputs.generation[t]], axis=1)
             if np.isfinite(x).all() and np.isfinite(y).all():
                 contexts.append(x)
@@ -365,7 +378,7 @@ class ElectricityMeritMarket(StaticGame):
         t = inputs.dates.get_loc(day) if day in inputs.dates else -1
         if t < self.history_days:
             raise ImitgameError(f"{day.date()}: fewer than {self.history_days} days of history")
-        x = hour_contexts(inputs, t, self.lags, observed, self.day_lags)
+        x = hour_contexts(inputs, t, self.lags, observed, self.day_lags, self.last_hour)
         if not np.isfinite(x).all():
             raise ImitgameError(f"{day.date()}: missing inputs in the days before it")
         return x[view.loc[view["date"] == day, "hour"].to_numpy()]
@@ -439,7 +452,8 @@ class ElectricityMeritMarket(StaticGame):
 
     # --- the game ---------------------------------------------------------------------------------
     def _split(self, theta: Tensor) -> dict[str, Tensor]:
-        n, lags = self.n_tech, len(self.lags)
+        n, lags, days = self.n_tech, len(self.lags), len(self.day_lags)
+        last = 2 * n + 31 + lags + days
         return {
             "c": theta[..., :n],
             "d": theta[..., n : 2 * n],
@@ -447,7 +461,8 @@ class ElectricityMeritMarket(StaticGame):
             "alpha": theta[..., 2 * n + 1 : 2 * n + 25],
             "omega": theta[..., 2 * n + 25 : 2 * n + 31],
             "beta": theta[..., 2 * n + 31 : 2 * n + 31 + lags],
-            "gamma": theta[..., 2 * n + 31 + lags : 2 * n + 31 + lags + len(self.day_lags)],
+            "gamma": theta[..., 2 * n + 31 + lags : 2 * n + 31 + lags + days],
+            "delta": theta[..., last : last + int(self.last_hour)],
         }
 
     def _market(
@@ -484,8 +499,9 @@ class ElectricityMeritMarket(StaticGame):
         return clear(market["base"], p["b"], market["c"], slope, market["capacity"], self.scarcity)
 
     def level(self, theta: Tensor, context: Tensor) -> Tensor:
-        """κ = Σ_k β_k (P_{D−k,h} − y(x_{D−k,h})) + Σ_k γ_k mean_h' (P_{D−k,h'} − y(x_{D−k,h'}))
-        ``[...]``: the filtered latent cost level (``lags``, ``day_lags``)."""
+        """κ = Σ_k β_k r_{D−k,h} + Σ_k γ_k mean_h' r_{D−k,h'} + δ r_{D−1,23} ``[...]``, with
+        r_{t,h} = P_{t,h} − y(x_{t,h}): the filtered latent cost level (``lags``, ``day_lags``;
+        δ with ``last_hour``: 23:00 of D − 1, the freshest pricing error known at midnight)."""
         p = self._split(theta)
         kappa = torch.zeros(context.shape[:-1], dtype=context.dtype, device=context.device)
         width = 9 + self.n_tech
@@ -514,6 +530,13 @@ class ElectricityMeritMarket(StaticGame):
             theta_h = theta[..., None, :]
             mean = (price - self.base_price(theta_h, lagged, offset=24, played=False)).mean(-1)
             kappa = kappa + p["gamma"][..., i] * mean
+        if self.last_hour:  # hour 23 of D − 1: the block after the day_lags blocks
+            offset = start + len(self.day_lags) * (55 + self.n_tech)
+            hour = hours[23].expand(*context.shape[:-1], 24)
+            lagged = torch.cat([hour, context[..., offset : offset + 8 + self.n_tech]], -1)
+            price = context[..., offset + 8 + self.n_tech]
+            residual = price - self.base_price(theta, lagged, offset=24, played=False)
+            kappa = kappa + p["delta"][..., 0] * residual
         return kappa
 
     def _state(self, theta: Tensor, context: Tensor) -> dict[str, Tensor]:

@@ -265,7 +265,7 @@ def _counterfactual(
             "renamed": mapping["renamed"],
             "env": _env_differences(env_before, env_after, set(env_after_changes)),
         },
-        "notes": [n for n in (removal_note,) if n],
+        "notes": [removal_note] if removal_note else [],
         "method": method,
         "before": solved_before["estimate"],
         "after": solved_after["estimate"],
@@ -275,6 +275,7 @@ def _counterfactual(
         else {k: list(v) for k, v in results.intervals.items()},
         "interval_note": interval_note,
     }
+    report["notes"] += _convergence_notes(method, report["before"], report["after"])
     if len(labels) > 1:
         report["ranges"] = _ranges(solved_before["variants"], solved_after["variants"], labels)
     report["wall_seconds"] = time.perf_counter() - started
@@ -291,6 +292,30 @@ def _counterfactual(
 
 
 # --- changes -----------------------------------------------------------------------------------
+def _convergence_notes(
+    method: dict[str, Any], before: dict[str, Any], after: dict[str, Any]
+) -> list[str]:
+    """A note for each side whose forward solve stopped above its exploitability tolerance
+    (where the exploitability is exact); ``method["converged"]`` records both sides."""
+    tol = (method.get("solver_config") or {}).get("tol_exploitability")
+    if tol is None or not str(method.get("exploitability", "")).startswith("exact"):
+        return []
+    notes, converged = [], {}
+    for side, entry in (("before", before), ("after", after)):
+        exploitability = float(entry["exploitability"])
+        converged[side] = exploitability <= tol
+        if not converged[side]:
+            gap = (entry.get("closed_form") or {}).get("max_abs_action_difference")
+            closed = "" if gap is None else f"; its actions are {gap:.3g} from the closed form"
+            notes.append(
+                f"the {side} equilibrium did not converge: the forward solve stopped at "
+                f"exploitability {exploitability:.3g}, above its tolerance {tol:.3g} "
+                f"(raise --solver iterations=…){closed}"
+            )
+    method["converged"] = converged
+    return notes
+
+
 def _env_key(key: str, what: str) -> str:
     if not key.startswith("env."):
         raise ImitgameError(f"{what} {key!r}: only env.KEY inputs can be set here")

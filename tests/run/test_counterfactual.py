@@ -98,6 +98,17 @@ def test_a_dearer_firm_sells_less_and_the_price_rises(cournot_run):
     assert "ranges" not in saved
 
 
+def test_a_forward_solve_stopped_early_says_so(cournot_run):
+    """A solve cut at 3 iterations is above its tolerance: the report's notes and
+    ``method["converged"]`` say so; the full solve converges and adds no note."""
+    report = counterfactual(cournot_run, {"c_0": 25.0}, solver={**FAST, "iterations": 3})
+    assert report["method"]["converged"] == {"before": False, "after": False}
+    assert any("after equilibrium did not converge" in note for note in report["notes"])
+    full = counterfactual(cournot_run, {"c_0": 25.0}, solver=FAST)
+    assert full["method"]["converged"] == {"before": True, "after": True}
+    assert not any("did not converge" in note for note in full["notes"])
+
+
 def test_removing_any_firm_never_lowers_the_price(cournot_run):
     c_hat = theta_hat(cournot_run)[:3].tolist()
     for i in (0, 1):  # the cheapest and a middle firm (the dearest: below, by env.n_firms)

@@ -91,6 +91,20 @@ def test_forecast_contexts_read_only_what_is_known_at_midnight(spain):
     assert np.array_equal(x, again)
 
 
+def test_last_hour_filter_reads_the_freshest_residual(spain):
+    """With ``last_hour`` and only δ = 1, every hour of D gets the cost level κ = r_{D−1,23},
+    the pricing error at 23:00 of D−1 of the market without the level."""
+    game = ElectricityMeritMarket(frame=spain, period=["2016-05-09", "2016-05-10"], last_hour=True)
+    theta = game.initial_theta().clone()
+    filters = [i for i, block in enumerate(game.param_blocks) if block == "filter"]
+    theta[filters] = 0.0
+    theta[game.param_names.index("delta")] = 1.0
+    x = game.observed_contexts()  # 48 rows: the 24 hours of 2016-05-09, then of 2016-05-10
+    price = game.observed_outcomes()[:, 0]
+    freshest = price[23] - game.base_price(theta, x[23])
+    assert torch.allclose(game.level(theta, x[24:]), freshest.expand(24), atol=1e-9)
+
+
 def test_more_wind_never_raises_the_fitted_price(fitted):
     theta, week, _ = fitted
     prices = []
@@ -175,3 +189,17 @@ def test_counterfactuals_of_a_train_py_run(tmp_path):
     assert windy["difference"]["price_rose"] == 0 and windy["difference"]["price_fell"] > 0
     gas = counterfactual(tmp_path / "run", {"env.cost_shift": [0, 0, 10, 0]}, setting=day)
     assert gas["difference"]["price_fell"] == 0
+
+
+def test_validation_script_scores_held_out_days(tmp_path):
+    """scripts/validate_merit.py fits up to --fit-end on --fit-days days and scores the days of
+    --val only; the row records what it fitted and is appended to --out."""
+    from scripts import validate_merit
+
+    out = tmp_path / "val.jsonl"
+    args = ["--fit-end", "2016-02-29", "--fit-days", "30", "--val", "2016-03-01:2016-03-07"]
+    row = validate_merit.main([*args, "--out", str(out), "algo.iterations=30"])
+    assert row["fit_days"] == 30 and row["val_days"] == 7
+    assert np.isfinite(row["val_mae"]) and row["val_mse"] >= row["val_mae"] ** 2 - 1e-9
+    assert row["regret_val"] <= 1e-6
+    assert len(out.read_text().splitlines()) == 1
