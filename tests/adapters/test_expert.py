@@ -96,3 +96,57 @@ def test_observed_warm_start_puts_the_deviation_mean_on_the_cloned_policy() -> N
     assert any(p.requires_grad for p in deviation.parameters())  # still trained
     with pytest.raises(ImitgameError, match="bc_hidden"):
         warm_start_deviation(GaussianPolicy(1, 2, 4, 3, low, high, hidden=[]), cloned)
+
+
+def test_a_gaussian_clone_is_copied_whole_and_common_noise_makes_its_gain_zero() -> None:
+    """algo.bc_policy=gaussian with deviation_init=observed: ρ = π̂ in law (std included); with
+    algo.common_noise the deviation draws π̂'s shocks, so its gain is 0 per episode."""
+    from imitgame.game.policies import FrozenStrategy, GaussianPolicy
+    from imitgame.problems.markov import warm_start_deviation
+    from imitgame.solver.regret import DeviationRows
+
+    torch.manual_seed(0)
+    low, high = torch.zeros(2, 3), torch.ones(2, 3)
+    inner = GaussianPolicy(1, 2, 4, 3, low, high, hidden=[8])
+    with torch.no_grad():
+        inner.log_std.fill_(-1.0)
+    cloned = FrozenStrategy(inner)
+    deviation = GaussianPolicy(1, 2, 4, 3, low, high, hidden=[8])
+    warm_start_deviation(deviation, cloned)
+    assert torch.equal(deviation.log_std, inner.log_std) and deviation.log_std.requires_grad
+    obs = torch.randn(1, 1, 5, 2, 4).expand(3, -1, -1, -1, -1)  # [D = n + 1, K, B, n, o]
+    same = DeviationRows(cloned, deviation, 2, common_noise=True).act(obs, 0).actions
+    assert torch.allclose(same[0], same[2], atol=1e-6) and torch.allclose(
+        same[1], same[2], atol=1e-6
+    )
+    apart = DeviationRows(cloned, deviation, 2).act(obs, 0).actions
+    assert not torch.allclose(apart[0], apart[2], atol=1e-3)
+
+
+def test_positive_gains_take_theta_gradient_only_from_deviations_that_gain() -> None:
+    """algo.positive_gains: θ's gradient is that of Σ_i max(gain_i, 0)."""
+    from envs.fish_war import FishWar
+    from imitgame.game.policies import DeterministicPolicy
+    from imitgame.solver.regret import estimate_regret
+
+    torch.manual_seed(0)
+    game = FishWar().double()
+    profile = game.equilibrium_policy(game.true_params[None])
+    worse = DeterministicPolicy(1, 2, 2, 1, game.action_low, game.action_high, hidden=[])
+    worse = worse.double()
+    grads = []
+    for positive in (False, True):
+        theta = game.true_params[None].clone().requires_grad_(True)
+        est = estimate_regret(
+            game,
+            theta,
+            profile,
+            worse,
+            batch_shape=(1, 16),
+            generator=torch.Generator().manual_seed(1),
+            positive_gains=positive,
+        )
+        (grad,) = torch.autograd.grad(est.surrogate, theta)
+        grads.append(grad)
+        assert bool((est.gains < 0).all())  # a deviation from the equilibrium loses
+    assert grads[0].abs().sum() > 0 and torch.equal(grads[1], torch.zeros_like(grads[1]))
