@@ -236,11 +236,9 @@ class MarkovConfig(AlgoConfig):
     # fits a Gaussian policy (mean and std) by likelihood: the observed policy then plays the
     # data's action distribution, not its mode (needs algo.policy=gaussian with deviation_init)
     bc_policy: Literal["deterministic", "gaussian"] = "deterministic"
-    # stochastic profile and deviations: the deviations draw the profile's action shocks, so a
-    # deviation equal to the profile gains exactly 0 per episode (lower-variance gains)
-    common_noise: bool = False
     # θ's gradient from Σ_i max(gain_i, 0): a deviation that loses says nothing about θ (an
-    # agent can always fall back to π_i), instead of pushing θ to make it lose more
+    # agent can always fall back to π_i), instead of pushing θ to make it lose more (score or
+    # zeroth_order only: with pathwise deviations the clamp would cut their own ascent gradient)
     positive_gains: bool = False
     bc_steps: int = bounded(20000, ge=0)  # cap on the Adam steps
     bc_lr: float = bounded(0.01, gt=0)

@@ -224,6 +224,10 @@ def build_markov_inverse(
     layout); ``dataset`` is a trajectory file (.npz) to clone the observed policy from.
     """
     config = resolve_auto(config, game, owns_profile=True)  # learned deviations, Adam
+    if config.positive_gains and config.estimator == "pathwise" and game.n_discrete_actions is None:
+        # the clamp would also cut the deviation's own pathwise ascent gradient (a losing
+        # deviation would never recover); score and zeroth_order deviations learn from log-probs
+        raise ImitgameError("algo.positive_gains=true needs algo.estimator=score or zeroth_order")
     theta_known = theta_known.to(device=game.device, dtype=game.dtype)
     k = theta_known.shape[0]
     bc_fit, forward_exploitability = None, None
@@ -278,8 +282,6 @@ def build_markov_inverse(
         entropy_weight=float(attribute(game, "entropy_weight")),
         generator=episode_generator(game, seed),
     )
-
-    objective.common_noise = config.common_noise
     objective.positive_gains = config.positive_gains
 
     def evaluate(stab: Stabilizer) -> Tensor:

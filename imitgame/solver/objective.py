@@ -64,7 +64,6 @@ class MinMaxObjective:
         self.generator = generator
         self.smoothing_sigma = smoothing_sigma  # estimator=zeroth_order: σ and directions
         self.smoothing_samples = smoothing_samples
-        self.common_noise = False  # deviations draw the profile's action shocks (estimate_regret)
         self.positive_gains = False  # θ's gradient from Σ_i max(gain_i, 0) (estimate_regret)
 
     def __call__(self, stabilizer: Stabilizer | None = None) -> ObjectiveTerms:
@@ -82,7 +81,6 @@ class MinMaxObjective:
             entropy_weight=self.entropy_weight,
             smoothing_sigma=self.smoothing_sigma,
             smoothing_samples=self.smoothing_samples,
-            common_noise=self.common_noise,
             positive_gains=self.positive_gains,
         )
         obs_loss = stab.observation_loss()

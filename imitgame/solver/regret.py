@@ -54,17 +54,11 @@ class RegretEstimate:
 class DeviationRows(Strategy):
     """The ``D = n + 1`` row profile: row i < n lets agent i play ρ_i, row n plays π throughout."""
 
-    def __init__(
-        self, profile: Strategy, deviation: Strategy, n_agents: int, common_noise: bool = False
-    ) -> None:
+    def __init__(self, profile: Strategy, deviation: Strategy, n_agents: int) -> None:
         super().__init__()
         self.profile = profile
         self.deviation = deviation
         self.n_agents = n_agents
-        # True: the deviation draws the same action shocks as the profile (torch's global
-        # generator is rewound between the two): a stochastic ρ_i equal to π_i plays exactly
-        # π_i's actions, so its gain is 0 per episode, not only in expectation
-        self.common_noise = common_noise
 
     def row_mask(self, obs: Tensor) -> Tensor:
         """Boolean ``[D, 1, ..., 1, n]`` with row i selecting agent i's deviation."""
@@ -73,10 +67,7 @@ class DeviationRows(Strategy):
         return eye.view(n + 1, *([1] * (obs.dim() - 3)), n)
 
     def act(self, obs: Tensor, t: int) -> ActionSample:
-        state = torch.get_rng_state() if self.common_noise else None
         base = self.profile.act(obs, t)
-        if state is not None:
-            torch.set_rng_state(state)
         dev = self.deviation.act(obs, t)
         mask = self.row_mask(obs)
         actions = torch.where(mask.unsqueeze(-1), dev.actions, base.actions)
@@ -103,15 +94,13 @@ def estimate_regret(
     entropy_weight: float = 0.0,
     smoothing_sigma: float = 0.05,
     smoothing_samples: int = 8,
-    common_noise: bool = False,
     positive_gains: bool = False,
 ) -> RegretEstimate:
     """Estimate ψ(π, ρ; θ) for K instances at once.
 
     ``theta [K, p]``; ``batch_shape = (K, B)`` with B environments (Markov games) or observations
     (one-shot games) per instance; ``state0 [K, B, state_dim]`` fixes initial states (observed
-    contexts). Returns are averaged over B. ``common_noise``: the deviations draw the profile's
-    action shocks (:class:`DeviationRows`). ``positive_gains``: θ's gradient comes from
+    contexts). Returns are averaged over B. ``positive_gains``: θ's gradient comes from
     Σ_i max(gain_i, 0) (an agent can always fall back to π_i, so max_ρ ψ_i ≥ 0 and a deviation
     that loses carries no information on θ); ``regret`` is still the plain Σ_i gain_i.
     """
@@ -123,7 +112,7 @@ def estimate_regret(
     if zeroth:
         theta_b = theta_b.detach()  # θ's gradient comes from smoothing, never through rewards
     initial_noise, step_noise = sample_episode_noise(game, (k, b), generator)
-    rows = DeviationRows(profile, deviation, n, common_noise)
+    rows = DeviationRows(profile, deviation, n)
     traj = rollout(
         game,
         theta_b,
