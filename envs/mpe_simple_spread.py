@@ -7,8 +7,12 @@ other agents − pos (2(N−1)), communication (2(N−1))]``; its action (contin
 i's own observation and action:
 
 * ``coverage`` −Σ_l min_j ‖landmark_l − agent_j‖ (the scenario's shared reward);
-* ``proximity`` −Σ_{j≠i} exp(−‖agent_j − agent_i‖² / (4 (2r)²)), r = 0.15 the agent size (a
-  smooth stand-in for the scenario's collision penalty);
+* ``proximity`` −Σ_{j≠i} exp(−‖agent_j − agent_i‖² / (8r)²), r = 0.15 the agent size: a
+  crowding penalty, wider than the scenario's collision penalty (e-fold distance 8r = 1.2, about
+  the agents' typical spacing in the arena, where the collision radius 2r = 0.3 is seldom
+  reached in 8 steps). A narrower kernel (e-fold distance 0.6) left the proximity weight weakly
+  identified: the recovered cosine was 0.99 on one seed, 0.93 on another; with this one 0.97 and
+  0.98 (README, "Simulators we did not write").
 * ``effort`` −‖a_i‖².
 """
 
@@ -18,6 +22,7 @@ import torch
 from torch import Tensor
 
 AGENT_SIZE = 0.15
+CROWDING_SCALE = 8 * AGENT_SIZE  # the proximity kernel's e-fold distance
 
 
 def simple_spread_features(obs: Tensor, actions: Tensor) -> Tensor:
@@ -28,6 +33,6 @@ def simple_spread_features(obs: Tensor, actions: Tensor) -> Tensor:
     agents = torch.cat([torch.zeros_like(others[..., :1, :]), others], dim=-2)  # [..., N, N, 2]
     gaps = (landmarks.unsqueeze(-2) - agents.unsqueeze(-3)).norm(dim=-1)  # [..., N, L, N]
     coverage = -gaps.min(-1).values.sum(-1)
-    proximity = -torch.exp(-others.pow(2).sum(-1) / (4 * (2 * AGENT_SIZE) ** 2)).sum(-1)
+    proximity = -torch.exp(-others.pow(2).sum(-1) / CROWDING_SCALE**2).sum(-1)
     effort = -actions.pow(2).sum(-1)
     return torch.stack(torch.broadcast_tensors(coverage, proximity, effort), dim=-1)

@@ -232,6 +232,14 @@ class MarkovConfig(AlgoConfig):
     # at the cloned observed policy (ψ ≈ 0 at the start; needs bc_hidden == hidden)
     deviation_init: Literal["fresh", "observed"] = "fresh"
     bc_hidden: list[int] = field(default_factory=lambda: [32, 32])
+    # continuous actions: "deterministic" clones the mean action by least squares; "gaussian"
+    # fits a Gaussian policy (mean and std) by likelihood: the observed policy then plays the
+    # data's action distribution, not its mode (needs algo.policy=gaussian with deviation_init)
+    bc_policy: Literal["deterministic", "gaussian"] = "deterministic"
+    # θ's gradient from Σ_i max(gain_i, 0): a deviation that loses says nothing about θ (an
+    # agent can always fall back to π_i), instead of pushing θ to make it lose more (score or
+    # zeroth_order only: with pathwise deviations the clamp would cut their own ascent gradient)
+    positive_gains: bool = False
     bc_steps: int = bounded(20000, ge=0)  # cap on the Adam steps
     bc_lr: float = bounded(0.01, gt=0)
     bc_holdout: float = bounded(0.1, ge=0, lt=1)  # held-out fraction of the observations

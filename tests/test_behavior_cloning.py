@@ -233,3 +233,29 @@ def test_behavior_cloning_has_its_own_network_and_reports_its_fit(tmp_path) -> N
     fit = problem.bc_fit
     assert fit is not None and fit.steps <= 200 and fit.holdout_loss is not None
     assert problem.bc_loss == fit.train_loss
+
+
+def test_gaussian_behavior_cloning_recovers_mean_and_std() -> None:
+    """algo.bc_policy=gaussian: a Gaussian policy fitted by likelihood reproduces the data's
+    action distribution (mean network and std), not only its mode."""
+    from imitgame.game.policies import GaussianPolicy
+
+    torch.manual_seed(0)
+    game = FishWar().double()
+    low, high = game.action_low, game.action_high
+    truth = GaussianPolicy(1, 2, 2, 1, low, high, hidden=[]).double()
+    with torch.no_grad():
+        truth.log_std.copy_(torch.tensor([[[0.2], [0.5]]]).log())
+        obs = torch.randn(1, 4000, 2, 2, dtype=torch.float64)
+        actions = truth.act(obs, 0).actions
+    data = TrajectoryData(obs[0], actions[0])
+    policy, fit = fit_behavior_policy(
+        game, data, 1, hidden=[], max_steps=3000, lr=0.05, kind="gaussian"
+    )
+    inner = policy.inner
+    assert isinstance(inner, GaussianPolicy)
+    assert torch.allclose(inner.log_std.exp(), truth.log_std.exp(), rtol=0.05)
+    assert torch.allclose(inner.net(obs[:, :50]), truth.net(obs[:, :50]), atol=0.05)
+    assert fit.holdout_loss is not None and fit.holdout_loss < 0  # a density: NLL below 0
+    with pytest.raises(ImitgameError, match="deterministic or gaussian"):
+        fit_behavior_policy(game, data, 1, hidden=[], max_steps=1, kind="beta")

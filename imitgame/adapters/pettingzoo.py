@@ -23,7 +23,9 @@ rollout draws from its seeded generator.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -224,11 +226,22 @@ class PettingZooGame(MarkovGame):
                 sorted(self.env_kwargs.items()),
                 self.feature_names,
                 getattr(self.feature_fn, "__qualname__", str(self.feature_fn)),
+                _source_digest(self.feature_fn),  # an edited feature module is a new game
                 self.horizon,
                 self.discount,
                 self.seed,
             )
         )
+
+
+def _source_digest(fn: Callable[..., Any]) -> str:
+    """A digest of the source of ``fn``'s module (its constants included); "" without source."""
+    try:
+        module = inspect.getmodule(fn)
+        text = inspect.getsource(module if module is not None else fn)
+    except (OSError, TypeError):
+        return ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class _Copies:

@@ -175,6 +175,7 @@ def fit_behavior_policy(
     holdout: float = 0.1,
     tolerance: float = 0.0,
     seed: int = 0,
+    kind: str = "deterministic",
 ) -> tuple[FrozenStrategy, BehaviorFit]:
     """Fit π̂ ≈ π† to ``data`` for K instances (the same data each) by full-batch Adam.
 
@@ -185,12 +186,20 @@ def fit_behavior_policy(
     error are kept. ``max_steps`` caps the steps. Without a held-out split (fewer than 10
     observations) the training error is monitored. Returns the frozen policy and its
     :class:`BehaviorFit`.
+
+    ``kind`` (continuous actions): ``deterministic`` fits the actions by least squares;
+    ``gaussian`` fits a :class:`~imitgame.game.policies.GaussianPolicy` (mean network and std)
+    by maximum likelihood, so the clone reproduces the data's action distribution (its losses
+    are negative log-likelihoods per action, which can be negative: ``tolerance`` is not used).
     """
     device, dtype = game.device, game.dtype
     obs_all = data.observations.to(device=device, dtype=dtype)
     act_all = data.actions.to(device=device, dtype=dtype)
     train_rows, test_rows = _split(obs_all.shape[0], holdout, seed)
-    policy = make_policy(game, n_instances, "deterministic", hidden)
+    gaussian = kind == "gaussian" and game.n_discrete_actions is None
+    if kind not in ("deterministic", "gaussian"):
+        raise ImitgameError(f"behaviour cloning kind {kind!r}: deterministic or gaussian")
+    policy = make_policy(game, n_instances, "gaussian" if gaussian else "deterministic", hidden)
     policy = policy.to(device=device, dtype=dtype)
     width = game.action_high - game.action_low
 
@@ -204,7 +213,7 @@ def fit_behavior_policy(
 
     def loss_fn(obs: Tensor, actions: Tensor) -> Tensor:
         """Per instance ``[K]``."""
-        if game.n_discrete_actions is not None:
+        if game.n_discrete_actions is not None or gaussian:
             return -policy.log_prob(obs, actions).mean((1, 2))
         pred = policy.act(obs, 0).actions
         return (((pred - actions) / width) ** 2).mean((1, 2, 3))
@@ -224,10 +233,11 @@ def fit_behavior_policy(
             continue
         with torch.no_grad():
             current = float(loss_fn(*monitor).mean())
-        if current < best * (1 - 1e-3):
+        # a relative improvement of 1e-3 (losses of either sign: a likelihood's can be negative)
+        if current < (best - 1e-3 * abs(best) if best < float("inf") else best):
             best, bad = current, 0
             best_state = copy.deepcopy(policy.state_dict())
-            if current <= tolerance:
+            if current <= tolerance and not gaussian:
                 stopped = True
                 break
             continue

@@ -185,8 +185,17 @@ def observed_policy(
 def warm_start_deviation(deviation: Strategy, observed: Strategy) -> None:
     """Start a Gaussian deviation's mean network at the observed (cloned, deterministic) policy's
     network: both play low + (high − low)·sigmoid(MLP(o)), so ρ's mean = π̂ and ψ ≈ 0 at the
-    start, and ascent only follows profitable directions."""
+    start, and ascent only follows profitable directions. A Gaussian clone
+    (``algo.bc_policy=gaussian``) is copied whole, std included: ρ = π̂ and ψ = 0 in law."""
     base = getattr(observed, "inner", observed)
+    if isinstance(deviation, GaussianPolicy) and isinstance(base, GaussianPolicy):
+        try:
+            deviation.load_state_dict(base.state_dict())
+        except RuntimeError:
+            raise ImitgameError(
+                "algo.deviation_init=observed needs algo.bc_hidden equal to algo.hidden"
+            ) from None
+        return
     if not isinstance(deviation, GaussianPolicy) or not isinstance(base, DeterministicPolicy):
         raise ImitgameError(
             "algo.deviation_init=observed needs Gaussian deviations (algo.policy=gaussian) and a "
@@ -215,6 +224,10 @@ def build_markov_inverse(
     layout); ``dataset`` is a trajectory file (.npz) to clone the observed policy from.
     """
     config = resolve_auto(config, game, owns_profile=True)  # learned deviations, Adam
+    if config.positive_gains and config.estimator == "pathwise" and game.n_discrete_actions is None:
+        # the clamp would also cut the deviation's own pathwise ascent gradient (a losing
+        # deviation would never recover); score and zeroth_order deviations learn from log-probs
+        raise ImitgameError("algo.positive_gains=true needs algo.estimator=score or zeroth_order")
     theta_known = theta_known.to(device=game.device, dtype=game.dtype)
     k = theta_known.shape[0]
     bc_fit, forward_exploitability = None, None
@@ -234,6 +247,7 @@ def build_markov_inverse(
             holdout=config.bc_holdout,
             tolerance=config.bc_tolerance,
             seed=seed,
+            kind=config.bc_policy,
         )
     else:
         if theta_true is None:
@@ -268,6 +282,7 @@ def build_markov_inverse(
         entropy_weight=float(attribute(game, "entropy_weight")),
         generator=episode_generator(game, seed),
     )
+    objective.positive_gains = config.positive_gains
 
     def evaluate(stab: Stabilizer) -> Tensor:
         # running estimate: a short warm-started ascent of a copy of the current deviations

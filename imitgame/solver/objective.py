@@ -64,6 +64,7 @@ class MinMaxObjective:
         self.generator = generator
         self.smoothing_sigma = smoothing_sigma  # estimator=zeroth_order: σ and directions
         self.smoothing_samples = smoothing_samples
+        self.positive_gains = False  # θ's gradient from Σ_i max(gain_i, 0) (estimate_regret)
 
     def __call__(self, stabilizer: Stabilizer | None = None) -> ObjectiveTerms:
         stab = self.stabilizer if stabilizer is None else stabilizer
@@ -80,6 +81,7 @@ class MinMaxObjective:
             entropy_weight=self.entropy_weight,
             smoothing_sigma=self.smoothing_sigma,
             smoothing_samples=self.smoothing_samples,
+            positive_gains=self.positive_gains,
         )
         obs_loss = stab.observation_loss()
         value = self.regret_weight * estimate.regret

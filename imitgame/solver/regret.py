@@ -94,12 +94,15 @@ def estimate_regret(
     entropy_weight: float = 0.0,
     smoothing_sigma: float = 0.05,
     smoothing_samples: int = 8,
+    positive_gains: bool = False,
 ) -> RegretEstimate:
     """Estimate ψ(π, ρ; θ) for K instances at once.
 
     ``theta [K, p]``; ``batch_shape = (K, B)`` with B environments (Markov games) or observations
     (one-shot games) per instance; ``state0 [K, B, state_dim]`` fixes initial states (observed
-    contexts). Returns are averaged over B.
+    contexts). Returns are averaged over B. ``positive_gains``: θ's gradient comes from
+    Σ_i max(gain_i, 0) (an agent can always fall back to π_i, so max_ρ ψ_i ≥ 0 and a deviation
+    that loses carries no information on θ); ``regret`` is still the plain Σ_i gain_i.
     """
     n = game.n_agents
     n_rows = n + 1
@@ -129,7 +132,7 @@ def estimate_regret(
     deviating = torch.diagonal(returns[:n], dim1=0, dim2=-1)  # [K, B, n]
     gains = (deviating - returns[n]).mean(1)  # [K, n]
     regret = gains.sum(-1)
-    surrogate = regret.sum()
+    surrogate = gains.clamp(min=0).sum() if positive_gains else regret.sum()
     if zeroth:
         surrogate = surrogate + _smoothed_theta_term(
             game, theta, traj, entropy_weight, smoothing_sigma, smoothing_samples, generator

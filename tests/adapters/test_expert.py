@@ -96,3 +96,66 @@ def test_observed_warm_start_puts_the_deviation_mean_on_the_cloned_policy() -> N
     assert any(p.requires_grad for p in deviation.parameters())  # still trained
     with pytest.raises(ImitgameError, match="bc_hidden"):
         warm_start_deviation(GaussianPolicy(1, 2, 4, 3, low, high, hidden=[]), cloned)
+
+
+def test_a_gaussian_clone_is_copied_whole() -> None:
+    """algo.bc_policy=gaussian with deviation_init=observed: ρ = π̂ in law (mean network and
+    std), and ρ is still trained."""
+    from imitgame.game.policies import FrozenStrategy, GaussianPolicy
+    from imitgame.problems.markov import warm_start_deviation
+
+    torch.manual_seed(0)
+    low, high = torch.zeros(2, 3), torch.ones(2, 3)
+    inner = GaussianPolicy(1, 2, 4, 3, low, high, hidden=[8])
+    with torch.no_grad():
+        inner.log_std.fill_(-1.0)
+    cloned = FrozenStrategy(inner)
+    deviation = GaussianPolicy(1, 2, 4, 3, low, high, hidden=[8])
+    warm_start_deviation(deviation, cloned)
+    assert torch.equal(deviation.log_std, inner.log_std) and deviation.log_std.requires_grad
+    obs = torch.randn(1, 5, 2, 4)
+    assert torch.equal(deviation.net(obs), inner.net(obs))
+
+
+def test_positive_gains_take_theta_gradient_only_from_deviations_that_gain() -> None:
+    """algo.positive_gains: θ's gradient is that of Σ_i max(gain_i, 0)."""
+    from envs.fish_war import FishWar
+    from imitgame.game.policies import DeterministicPolicy
+    from imitgame.solver.regret import estimate_regret
+
+    torch.manual_seed(0)
+    game = FishWar().double()
+    profile = game.equilibrium_policy(game.true_params[None])
+    worse = DeterministicPolicy(1, 2, 2, 1, game.action_low, game.action_high, hidden=[])
+    worse = worse.double()
+    grads = []
+    for positive in (False, True):
+        theta = game.true_params[None].clone().requires_grad_(True)
+        est = estimate_regret(
+            game,
+            theta,
+            profile,
+            worse,
+            batch_shape=(1, 16),
+            generator=torch.Generator().manual_seed(1),
+            positive_gains=positive,
+        )
+        (grad,) = torch.autograd.grad(est.surrogate, theta)
+        grads.append(grad)
+        assert bool((est.gains < 0).all())  # a deviation from the equilibrium loses
+    assert grads[0].abs().sum() > 0 and torch.equal(grads[1], torch.zeros_like(grads[1]))
+
+
+def test_positive_gains_with_pathwise_deviations_is_refused() -> None:
+    """algo.positive_gains with algo.estimator=pathwise would clamp the deviation's own ascent
+    gradient too (a losing deviation would never recover): one ImitgameError line."""
+    from envs.fish_war import FishWar
+    from imitgame.config import MarkovConfig
+    from imitgame.errors import ImitgameError
+    from imitgame.problems.markov import build_markov_inverse
+
+    game = FishWar().double()
+    theta = game.true_params[None].clone()
+    config = MarkovConfig(iterations=1, environments=4, positive_gains=True, estimator="pathwise")
+    with pytest.raises(ImitgameError, match="positive_gains=true needs algo.estimator=score"):
+        build_markov_inverse(game, config, theta_true=theta, theta_known=theta)

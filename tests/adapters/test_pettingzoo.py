@@ -135,3 +135,16 @@ def test_worker_processes_give_the_same_play() -> None:
             s = game.transition(s, a, game.true_params, noise)
         states.append(s)
     assert torch.equal(states[0], states[1])
+
+
+def test_the_expert_cache_key_follows_the_feature_source(monkeypatch) -> None:
+    """An edited feature module (a constant such as the crowding kernel's width) is a new game
+    for the expert cache, though the function keeps its name."""
+    import inspect
+
+    game = _game()
+    key = game.cache_key()
+    assert key == _game().cache_key()
+    source = inspect.getsource(inspect.getmodule(game.feature_fn))
+    monkeypatch.setattr(inspect, "getsource", lambda obj: source + "\n# edited\n")
+    assert game.cache_key() != key
