@@ -228,8 +228,6 @@ def build(
     inner = build_markov_inverse(
         game, algo, theta_true=theta, theta_known=theta, dataset=str(path), seed=seed
     )
-    inner.objective.smoothing_sigma = algo.smoothing_sigma
-    inner.objective.smoothing_samples = algo.smoothing_samples
     return ExpertInverseProblem(
         **{f: getattr(inner, f) for f in inner.__dataclass_fields__},
         expert_path=path,

@@ -281,8 +281,10 @@ def build_markov_inverse(
         baseline=config.baseline,
         entropy_weight=float(attribute(game, "entropy_weight")),
         generator=episode_generator(game, seed),
+        smoothing_sigma=config.smoothing_sigma,
+        smoothing_samples=config.smoothing_samples,
+        positive_gains=config.positive_gains,
     )
-    objective.positive_gains = config.positive_gains
 
     def evaluate(stab: Stabilizer) -> Tensor:
         # running estimate: a short warm-started ascent of a copy of the current deviations

@@ -51,6 +51,7 @@ class MinMaxObjective:
         generator: torch.Generator | None = None,
         smoothing_sigma: float = 0.05,
         smoothing_samples: int = 8,
+        positive_gains: bool = False,
     ) -> None:
         self.game = game
         self.stabilizer = stabilizer
@@ -64,7 +65,7 @@ class MinMaxObjective:
         self.generator = generator
         self.smoothing_sigma = smoothing_sigma  # estimator=zeroth_order: σ and directions
         self.smoothing_samples = smoothing_samples
-        self.positive_gains = False  # θ's gradient from Σ_i max(gain_i, 0) (estimate_regret)
+        self.positive_gains = positive_gains  # θ's gradient from Σ_i max(gain_i, 0)
 
     def __call__(self, stabilizer: Stabilizer | None = None) -> ObjectiveTerms:
         stab = self.stabilizer if stabilizer is None else stabilizer
