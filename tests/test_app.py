@@ -186,7 +186,11 @@ def interrupt_and_resume(args: list[str], tmp_path: Path, how: int = signal.SIGI
     return json.loads((run_dir / "results.json").read_text())
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize(
+    "how",
+    # the hard kill is the slower case (it redoes the iterations after the last checkpoint)
+    [signal.SIGINT, pytest.param(signal.SIGKILL, marks=pytest.mark.slow)],
+)
 def test_resume_after_interruption_matches_uninterrupted(tmp_path, how):
     reference = run_in_process(tmp_path / "reference", *LONG)
     got = interrupt_and_resume(LONG, tmp_path, how)
@@ -194,6 +198,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, how):
     assert got["iterations"] == reference["iterations"] == 1200
 
 
+@pytest.mark.slow  # 64 s; the static and simulacral resume tests stay in the fast suite
 def test_markov_resume_matches_uninterrupted(tmp_path):
     """Stochastic GDA: the rollout generator is checkpointed too, so the shocks after resuming
     are the ones the uninterrupted run drew."""
