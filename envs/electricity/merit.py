@@ -507,10 +507,8 @@ class ElectricityMeritMarket(StaticGame):
         width = 9 + self.n_tech
         for i in range(len(self.lags)):
             offset = 32 + self.n_tech + i * width
-            lagged = torch.cat([context[..., :24], context[..., offset : offset + width - 1]], -1)
-            price = context[..., offset + width - 1]
-            residual = price - self.base_price(theta, lagged, offset=24, played=False)
-            kappa = kappa + p["beta"][..., i] * residual
+            block = context[..., offset : offset + width]
+            kappa = kappa + p["beta"][..., i] * self._residual(theta, context[..., :24], block)
         start = 32 + self.n_tech + len(self.lags) * width
         hours = torch.eye(24, dtype=context.dtype, device=context.device)
         for i in range(len(self.day_lags)):  # the mean residual over the 24 hours of day − k
@@ -533,11 +531,15 @@ class ElectricityMeritMarket(StaticGame):
         if self.last_hour:  # hour 23 of D − 1: the block after the day_lags blocks
             offset = start + len(self.day_lags) * (55 + self.n_tech)
             hour = hours[23].expand(*context.shape[:-1], 24)
-            lagged = torch.cat([hour, context[..., offset : offset + 8 + self.n_tech]], -1)
-            price = context[..., offset + 8 + self.n_tech]
-            residual = price - self.base_price(theta, lagged, offset=24, played=False)
-            kappa = kappa + p["delta"][..., 0] * residual
+            block = context[..., offset : offset + width]
+            kappa = kappa + p["delta"][..., 0] * self._residual(theta, hour, block)
         return kappa
+
+    def _residual(self, theta: Tensor, hour: Tensor, block: Tensor) -> Tensor:
+        """r = P − y(x) ``[...]`` of a lagged market: ``hour [..., 24]`` its hour indicator,
+        ``block [..., 9 + n]`` its weekday, R, K and observed price (a context lag block)."""
+        lagged = torch.cat([hour, block[..., :-1]], -1)
+        return block[..., -1] - self.base_price(theta, lagged, offset=24, played=False)
 
     def _state(self, theta: Tensor, context: Tensor) -> dict[str, Tensor]:
         """The per-hour quantities, computed once per distinct context (the regret estimator

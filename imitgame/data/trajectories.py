@@ -196,9 +196,9 @@ def fit_behavior_policy(
     obs_all = data.observations.to(device=device, dtype=dtype)
     act_all = data.actions.to(device=device, dtype=dtype)
     train_rows, test_rows = _split(obs_all.shape[0], holdout, seed)
-    gaussian = kind == "gaussian" and game.n_discrete_actions is None
     if kind not in ("deterministic", "gaussian"):
         raise ImitgameError(f"behaviour cloning kind {kind!r}: deterministic or gaussian")
+    gaussian = kind == "gaussian" and game.n_discrete_actions is None
     policy = make_policy(game, n_instances, "gaussian" if gaussian else "deterministic", hidden)
     policy = policy.to(device=device, dtype=dtype)
     width = game.action_high - game.action_low
