@@ -275,10 +275,16 @@ class SimulacralConfig(AlgoConfig):
     lambda_lr: float = bounded(1.0, ge=0)  # dual: η_λ
     lambda_max: float = bounded(1.0e4, gt=0)  # dual: cap on λ
     profile_init: Literal["equilibrium", "observations"] = "equilibrium"
+    profile: Literal["learned", "equilibrium"] = "learned"
 
     def check(self) -> None:
         if self.regret_weight <= 0:
             raise ImitgameError(f"algo.regret_weight must be > 0, got {self.regret_weight}")
+        if self.optimizer == "lbfgs" and self.profile != "equilibrium":
+            raise ImitgameError(
+                "algo.optimizer=lbfgs in simulacral learning needs algo.profile=equilibrium "
+                "(a learned profile is projected onto the action box after every step)"
+            )
 
 
 @dataclass

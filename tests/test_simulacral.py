@@ -85,6 +85,22 @@ def test_zero_weight_observations_are_ignored():
     assert score(trusted, theta_true).relative_error.item() > 0.05
 
 
+def test_equilibrium_profile_with_lbfgs_recovers_theta():
+    """algo.profile=equilibrium: π is the game's closed-form equilibrium under θ, so θ alone is
+    learned, by quasi-Newton steps; the same truth as above is recovered to high precision."""
+    game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=400, synthetic_seed=3)
+    contexts = game.observed_contexts()
+    theta_true = game.true_params[None]
+    prices = simulate_observations(game, theta_true, contexts[None])
+    cfg = config(profile="equilibrium", optimizer="lbfgs", iterations=10, lr_theta=1.0)
+    problem = build_simulacral(game, contexts, prices, cfg)
+    assert problem.trainer.descent.params == [problem.trainer.stabilizer.theta_learned]
+    fit(problem)
+    result = score(problem, theta_true)
+    assert result.relative_error.item() < 1e-6
+    assert result.exploitability.item() < 1e-9  # the profile is the equilibrium by construction
+
+
 def test_dual_lambda_rises_with_regret():
     game = ElectricityMarket(per_hour_slopes=False, synthetic_hours=50)
     contexts = game.observed_contexts()
@@ -110,6 +126,23 @@ def test_bad_input():
         build_simulacral(game, contexts, prices, config(), -torch.ones(20))
     with pytest.raises(ImitgameError, match="lambda_update"):
         config(lambda_update="sometimes")
+    with pytest.raises(ImitgameError, match="algo.profile=equilibrium"):
+        config(optimizer="lbfgs")  # a learned profile is projected: no quasi-Newton steps
+
+
+class MarketWithoutClosedForm(ElectricityMarket):
+    """The same market, its closed-form equilibrium withheld."""
+
+    @property
+    def has_equilibrium(self) -> bool:
+        return False
+
+
+def test_equilibrium_profile_needs_a_closed_form():
+    game = MarketWithoutClosedForm(per_hour_slopes=False, synthetic_hours=20)
+    contexts = game.observed_contexts()
+    with pytest.raises(ImitgameError, match="needs a closed-form equilibrium"):
+        build_simulacral(game, contexts, torch.zeros(20, 1), config(profile="equilibrium"))
 
 
 def test_train_entry_point_synthetic(tmp_path):

@@ -107,6 +107,9 @@ def write_days(raw: pd.DataFrame, first: str | None, last: str | None, out: Path
 MARKETS = {"electricity": ElectricityMarket, "electricity_merit": ElectricityMeritMarket}
 #: default days between refits: the structural market refilters its cost level every day
 RECALIBRATE_EVERY = {"electricity": 7, "electricity_merit": 0}
+#: outer iterations of a warm-started refit: Adam steps (electricity), L-BFGS steps of 20
+#: iterations each (electricity_merit, whose tuning fits θ by L-BFGS in 20 steps from cold)
+RECALIBRATE_ITERATIONS = {"electricity": 200, "electricity_merit": 10}
 
 
 def make_game(env: dict, **kwargs) -> StaticGame:
@@ -472,7 +475,11 @@ def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argp
         "cost level is refiltered from the history every day)",
     )
     parser.add_argument(
-        "--recalibrate-iterations", type=int, default=200, help="GDA iterations of a refit"
+        "--recalibrate-iterations",
+        type=int,
+        default=None,
+        help="outer GDA iterations of a refit (default: 200 for electricity, 10 L-BFGS steps "
+        "for electricity_merit)",
     )
     parser.add_argument(
         "--window-days", type=int, default=365, help="days of history a refit reads"
@@ -553,7 +560,7 @@ def run_forecast(
     refit: bool = False,
     threads: int = 1,
     recalibrate_every: int | None = None,
-    recalibrate_iterations: int = 200,
+    recalibrate_iterations: int | None = None,
     window_days: int = 365,
     lear_windows: Sequence[int] | None = None,
     no_lear: bool = False,
@@ -572,6 +579,8 @@ def run_forecast(
     test_frame = load_energy_csv(test_path)
     if recalibrate_every is None:
         recalibrate_every = RECALIBRATE_EVERY.get(env, 7)
+    if recalibrate_iterations is None:
+        recalibrate_iterations = RECALIBRATE_ITERATIONS.get(env, 200)
     if recalibrate_every < 0 or recalibrate_iterations < 1 or window_days < 1:
         raise ImitgameError("--recalibrate-every must be >= 0, the others >= 1")
     market = env

@@ -202,6 +202,7 @@ class ElectricityMeritMarket(StaticGame):
         lags: Sequence[int] = (1, 7),
         day_lags: Sequence[int] = (),
         last_hour: bool = False,
+        weekday_effect: str = "demand",
         learn: Sequence[str] = BLOCKS,
         observe_generation: bool = False,
         capacity_margin: float = 1.0,
@@ -240,6 +241,8 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError(f"capacity_scale needs {n} entries >= 0, got {capacity_scale}")
         if any(not 0.0 <= v <= 1.0 for v in conduct):
             raise ImitgameError(f"conduct entries must lie in [0, 1], got {list(conduct)}")
+        if weekday_effect not in ("demand", "cost"):
+            raise ImitgameError(f"weekday_effect: demand or cost, got {weekday_effect!r}")
         bad = [b for b in learn if b not in BLOCKS]
         if bad:
             raise ImitgameError(f"learn: unknown block(s) {bad}; choose from {list(BLOCKS)}")
@@ -260,6 +263,7 @@ class ElectricityMeritMarket(StaticGame):
         self.lags = [int(k) for k in lags]
         self.day_lags = [int(k) for k in day_lags]
         self.last_hour = bool(last_hour)
+        self.weekday_effect = weekday_effect
         self.observe_generation = bool(observe_generation)
         self.capacity_margin = float(capacity_margin)
         self.scarcity = float(scarcity_slope)
@@ -469,9 +473,10 @@ class ElectricityMeritMarket(StaticGame):
         self, p: dict[str, Tensor], context: Tensor, offset: int, played: bool
     ) -> dict[str, Tensor]:
         """Intercept ``base`` = α_h + ω_wd + b R ``[...]``, capacities K ``[..., n]`` and costs
-        c ``[..., n]`` of the market whose weekday block starts at column ``offset`` (24: day
-        D's own); the counterfactual ``capacity_scale`` and ``cost_shift`` change the ``played``
-        market only (a lagged one is history)."""
+        c ``[..., n]`` (``weekday_effect=cost``: base = α_h + b R and costs c_j + ω_wd) of the
+        market whose weekday block starts at column ``offset`` (24: day D's own); the
+        counterfactual ``capacity_scale`` and ``cost_shift`` change the ``played`` market only (a
+        lagged one is history)."""
         n = self.n_tech
         hour = context[..., :24]
         weekday = context[..., offset : offset + 6]  # mon..sat
@@ -481,8 +486,12 @@ class ElectricityMeritMarket(StaticGame):
         if played:
             capacity = capacity * self.capacity_scale
             cost = cost + self.cost_shift
-        base = (hour * p["alpha"]).sum(-1)
-        base = base + (weekday * p["omega"]).sum(-1) + p["b"] * residual
+        shift = (weekday * p["omega"]).sum(-1)  # ω of the market's weekday
+        base = (hour * p["alpha"]).sum(-1) + p["b"] * residual
+        if self.weekday_effect == "demand":
+            base = base + shift
+        else:  # a weekday markup on every technology's marginal cost
+            cost = cost + shift[..., None]
         return {"base": base, "capacity": capacity, "c": cost}
 
     def _supply_slope(self, p: dict[str, Tensor]) -> Tensor:
@@ -556,7 +565,7 @@ class ElectricityMeritMarket(StaticGame):
             "base": market["base"].expand(n_batch),
             "capacity": market["capacity"].expand(*n_batch, self.n_tech),
             "kappa": kappa.expand(n_batch),
-            "c": market["c"],
+            "c": market["c"].expand(*n_batch, self.n_tech),
         }
 
     def price(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:

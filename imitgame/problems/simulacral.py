@@ -35,7 +35,7 @@ from imitgame.config import DataConfig, SimulacralConfig
 from imitgame.errors import ImitgameError, check_finite
 from imitgame.game.base import StaticGame
 from imitgame.game.hooks import provides
-from imitgame.game.strategies import ActionProfile
+from imitgame.game.strategies import ActionProfile, EquilibriumProfile
 from imitgame.problems.base import (
     ProblemDefaults,
     ProblemSpec,
@@ -177,7 +177,8 @@ def build_simulacral(
     config: SimulacralConfig,
     weights: Tensor | None = None,
 ) -> SimulacralProblem:
-    """Stabilizer (learned θ, learnable profile, observation loss), destabilizer, objective,
+    """Stabilizer (learned θ, a learnable profile — or with ``algo.profile=equilibrium`` the
+    game's closed-form equilibrium under θ — and the observation loss), destabilizer, objective,
     exploitability evaluator and the GDA trainer. ``weights [B]`` or ``[K, B]``: observation
     weights ω (normalised to mean 1; None: uniform)."""
     if not provides(game, "observation_map"):
@@ -215,7 +216,19 @@ def build_simulacral(
         start = torch.minimum(
             0.5 * (game.action_low + game.action_high), game.action_low + 1.0
         ).expand(shape)
-    profile = ActionProfile(start.expand(shape), game.action_low, game.action_high)
+    if config.profile == "equilibrium":
+        if not game.has_equilibrium:
+            raise ImitgameError(
+                "algo.profile=equilibrium needs a closed-form equilibrium; "
+                f"{type(game).__name__} has none (use algo.profile=learned)"
+            )
+
+        def equilibrium(theta: Tensor) -> Tensor:
+            return game.equilibrium(theta[:, None, :], contexts)
+
+        profile = EquilibriumProfile(equilibrium, game.action_low, game.action_high)
+    else:
+        profile = ActionProfile(start.expand(shape), game.action_low, game.action_high)
     stabilizer = Stabilizer(
         theta0,
         mask,

@@ -70,7 +70,9 @@ class Stabilizer(nn.Module):
         return self.theta_fixed.index_copy(1, idx, learned)
 
     def profile(self) -> Strategy:
-        return self.profile_strategy
+        """π as played under the current θ (a profile derived from θ is evaluated here)."""
+        strategy = self.profile_strategy
+        return strategy.under(self.theta()) if strategy.derived_from_theta else strategy
 
     def observation_loss(self) -> Tensor | None:
         """Per-instance observation fit ``[K]`` (simulacral learning), or None."""

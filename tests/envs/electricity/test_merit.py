@@ -4,18 +4,30 @@ clearing, the day-ahead rules of its contexts, and the economics' sanity on a fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from envs.electricity.data import PRICE, load_energy_csv, resolve_data_path
 from envs.electricity.features import history_view
 from envs.electricity.merit import ElectricityMeritMarket, clear, supply
-from imitgame.config import SimulacralConfig
+from imitgame.config import SimulacralConfig, typed
 from imitgame.errors import ImitgameError
-from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
+from imitgame.problems.simulacral import (
+    build_simulacral,
+    equilibrium_regret,
+    fit,
+    problem_from_game,
+    score,
+    simulate_observations,
+)
 from imitgame.testing import check_game
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -31,26 +43,67 @@ def spain() -> pd.DataFrame:
     return load_energy_csv(resolve_data_path("spain"))
 
 
+def tuning(**overrides) -> SimulacralConfig:
+    """configs/tuning/electricity_merit.yaml (π the exact clearing, L-BFGS on θ) over the
+    simulacral defaults, as ``python train.py env=electricity_merit`` composes it."""
+    from scripts.validate_merit import merit_algo
+
+    algo = merit_algo(ROOT / "configs")
+    algo.update(overrides)
+    return typed(SimulacralConfig, algo, "algo")
+
+
 @pytest.fixture(scope="module")
 def fitted(spain):
-    """A short simulacral fit on four weeks of spring 2016 (prices and generation), θ̂ and the
-    market playing the following week."""
+    """The default market (configs/env/electricity_merit.yaml) fitted by the tuning's fit on six
+    weeks of spring 2016 (prices), θ̂ and the market playing the following week."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    game = ElectricityMeritMarket(frame=spain, train_start="2016-03-01", train_end="2016-04-12")
-    algo = SimulacralConfig(
-        iterations=150, lr_theta=1.0, lr_profile=0.05, theta_init=game.learned_start()
-    )
-    problem, _ = problem_from_game(game, algo)
+    env = OmegaConf.to_container(OmegaConf.load(ROOT / "configs/env/electricity_merit.yaml"))
+    env = {**env, "data_path": None, "window_days": None, "frame": spain}
+    counterfactual = ("wind_scale", "cost_shift", "capacity_scale", "period")
+    for key in ("_target_", "train_start", "train_end", *counterfactual):
+        env.pop(key)  # the tests set the dates and the counterfactual inputs themselves
+    game = ElectricityMeritMarket(**env, train_start="2016-03-01", train_end="2016-04-12")
+    problem, _ = problem_from_game(game, tuning(iterations=5, theta_init=game.learned_start()))
     fit(problem)
     theta = score(problem).theta_hat.reshape(-1)
-    week = {"frame": spain, "period": ["2016-04-13", "2016-04-19"]}
+    week = {**env, "period": ["2016-04-13", "2016-04-19"]}
     torch.set_default_dtype(previous)
     return theta, week, problem
 
 
 def test_synthetic_market_passes_check_game():
     check_game(ElectricityMeritMarket(synthetic_days=10))
+
+
+def test_synthetic_market_theta_recovered(float64):
+    """Prices of a synthetic merit-order market (random inputs, lagged prices with a latent
+    level) from its equilibrium under θ*: the tuning's fit (π the exact clearing, L-BFGS on θ)
+    recovers θ* from the prices alone."""
+    game = ElectricityMeritMarket(synthetic_days=60, synthetic_seed=1)
+    contexts = game.observed_contexts()
+    theta_true = game.true_params[None]
+    prices = simulate_observations(game, theta_true, contexts[None])
+    start = game.learned_start()  # the true costs, slopes and b: start away from them
+    start[:9] = [10.0, 30.0, 50.0, 25.0, 2.0, 4.0, 2.0, 4.0, 15.0]
+    problem = build_simulacral(game, contexts, prices, tuning(iterations=15, theta_init=start))
+    fit(problem)
+    result = score(problem, theta_true)
+    assert result.equilibrium_mse.item() < 1e-3  # EUR²/MWh² (prices' std ≈ 10): reproduced
+    assert result.equilibrium_exploitability.item() < 1e-9
+    # nuclear, the cheapest, runs at its capacity in almost every synthetic hour: its cost and
+    # slope are barely identified (the fit leaves them near where it found them); every other
+    # entry — costs and slopes of coal, gas, hydro, b, intercepts, filter — is recovered
+    nuclear = [game.param_names.index(name) for name in ("c_nuclear", "d_nuclear")]
+    rest = [i for i in range(len(game.param_names)) if i not in nuclear]
+    truth = theta_true[0, rest]
+
+    def error(theta: torch.Tensor) -> float:
+        return float((theta[rest] - truth).norm() / truth.norm())
+
+    assert error(result.theta_hat[0]) < 1e-2, error(result.theta_hat[0])
+    assert error(torch.tensor(start)) > 0.1
 
 
 def test_clearing_is_exact_on_every_piece():
@@ -103,6 +156,27 @@ def test_last_hour_filter_reads_the_freshest_residual(spain):
     price = game.observed_outcomes()[:, 0]
     freshest = price[23] - game.base_price(theta, x[23])
     assert torch.allclose(game.level(theta, x[24:]), freshest.expand(24), atol=1e-9)
+
+
+def test_weekday_markup_is_a_cost_shift_of_that_weekday_only(spain):
+    """``weekday_effect=cost``: ω_wd is a markup on every technology's marginal cost on that
+    weekday, so ω_mon = 5 clears Monday's market like costs 5 higher and leaves Tuesday's as is;
+    ``demand`` shifts the demand intercept instead (a different price)."""
+    period = {"frame": spain, "period": ["2016-05-09", "2016-05-10"]}  # Monday, Tuesday
+    game = ElectricityMeritMarket(**period, weekday_effect="cost")
+    theta = game.initial_theta().clone()
+    x = game.observed_contexts()
+    marked = theta.clone()
+    marked[game.param_names.index("omega_mon")] = 5.0
+    dearer = theta.clone()
+    dearer[: game.n_tech] += 5.0
+    monday, tuesday = slice(0, 24), slice(24, 48)
+    assert torch.allclose(game.base_price(marked, x[monday]), game.base_price(dearer, x[monday]))
+    assert torch.equal(game.base_price(marked, x[tuesday]), game.base_price(theta, x[tuesday]))
+    demand = ElectricityMeritMarket(**period, weekday_effect="demand")
+    shifted = demand.base_price(marked, x[monday]) - demand.base_price(theta, x[monday])
+    raised = game.base_price(marked, x[monday]) - game.base_price(theta, x[monday])
+    assert float((shifted - raised).abs().max()) > 0.1
 
 
 def test_more_wind_never_raises_the_fitted_price(fitted):
@@ -171,6 +245,8 @@ def test_bad_options_are_one_line_errors():
         ElectricityMeritMarket(conduct=[0.0])
     with pytest.raises(ImitgameError, match="capacity_scale"):
         ElectricityMeritMarket(capacity_scale=[1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ImitgameError, match="weekday_effect"):
+        ElectricityMeritMarket(weekday_effect="holiday")
 
 
 @pytest.mark.slow
@@ -181,7 +257,7 @@ def test_counterfactuals_of_a_train_py_run(tmp_path):
     from imitgame.run.runner import run
     from tests.conftest import compose_config
 
-    overrides = ("env.train_start=2016-04-01", "env.train_end=2016-04-30", "algo.iterations=30")
+    overrides = ("env.train_start=2016-04-01", "env.train_end=2016-04-30", "algo.iterations=5")
     config = compose_config("env=electricity_merit", "progress=false", "device=cpu", *overrides)
     run(config, tmp_path / "run", env_name="electricity_merit")
     day = {"env.period": ["2016-05-10", "2016-05-10"]}
@@ -198,7 +274,7 @@ def test_validation_script_scores_held_out_days(tmp_path):
 
     out = tmp_path / "val.jsonl"
     args = ["--fit-end", "2016-02-29", "--fit-days", "30", "--val", "2016-03-01:2016-03-07"]
-    row = validate_merit.main([*args, "--out", str(out), "algo.iterations=30"])
+    row = validate_merit.main([*args, "--out", str(out), "algo.iterations=3"])
     assert row["fit_days"] == 30 and row["val_days"] == 7
     assert np.isfinite(row["val_mae"]) and row["val_mse"] >= row["val_mae"] ** 2 - 1e-9
     assert row["regret_val"] <= 1e-6
