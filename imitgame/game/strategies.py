@@ -26,7 +26,8 @@ class ActionSample:
 class Strategy(nn.Module):
     """A joint strategy of all agents. Learnable parameters have the instance dim K first."""
 
-    #: True for a strategy computed from θ (:meth:`under` gives the one played)
+    #: True for a strategy computed from θ: ``under(theta)`` gives the one played
+    #: (:class:`EquilibriumProfile`)
     derived_from_theta = False
 
     def act(self, obs: Tensor, t: int) -> ActionSample:
@@ -34,11 +35,6 @@ class Strategy(nn.Module):
 
     def project(self) -> None:
         """Project learnable parameters onto their feasible set after an optimiser step."""
-
-    def under(self, theta: Tensor) -> Strategy:
-        """The strategy as played under ``theta [K, p]``: itself, except for a profile derived
-        from θ (:class:`EquilibriumProfile`)."""
-        return self
 
 
 class ActionProfile(Strategy):
@@ -76,8 +72,7 @@ class ActionProfile(Strategy):
 
     @torch.no_grad()
     def project(self) -> None:
-        if isinstance(self.actions, nn.Parameter):
-            self.actions.copy_(torch.maximum(torch.minimum(self.actions, self.high), self.low))
+        self.actions.copy_(torch.maximum(torch.minimum(self.actions, self.high), self.low))
 
 
 class EquilibriumProfile(Strategy):
@@ -95,6 +90,7 @@ class EquilibriumProfile(Strategy):
         self.register_buffer("high", high.detach().clone())
 
     def under(self, theta: Tensor) -> ActionProfile:
+        """The equilibrium profile under ``theta [K, p]``."""
         return ActionProfile.derived(self.equilibrium(theta), self.low, self.high)
 
     def act(self, obs: Tensor, t: int) -> ActionSample:
