@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--val", default="2016-03-01:2016-05-31")
     parser.add_argument("--out", type=Path, default=ROOT / "runs/validate_merit.jsonl")
+    parser.add_argument(
+        "--predictions", type=Path, default=None, help="CSV of date, hour, actual, model"
+    )
     parser.add_argument("overrides", nargs="*", help="env.KEY=VALUE or algo.KEY=VALUE")
     args = parser.parse_args(argv)
     torch.set_default_dtype(torch.float64)
@@ -74,6 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
         pred = val.price(q, theta, x)
         regret = float(equilibrium_regret(val, theta, x[None]).max())
     actual = val._outcomes[:, 0]
+    if args.predictions is not None:
+        labels = val.observation_labels()
+        table = pd.DataFrame({**labels, "actual": actual.tolist(), "model": pred.tolist()})
+        args.predictions.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.predictions, index=False)
     row = {
         "overrides": args.overrides,
         "fit_days": fit_days,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from envs.electricity import ElectricityMarket
+from envs.electricity import ElectricityMarket, ElectricityMeritMarket
 from imitgame.errors import ImitgameError
 from imitgame.problems.simulacral import (
     SimulacralConfig,
@@ -99,6 +99,18 @@ def test_equilibrium_profile_with_lbfgs_recovers_theta():
     result = score(problem, theta_true)
     assert result.relative_error.item() < 1e-6
     assert result.exploitability.item() < 1e-9  # the profile is the equilibrium by construction
+
+
+def test_theta_init_game_starts_at_the_games_own_theta():
+    """algo.theta_init=game: every entry, learned ones too, starts at game.initial_theta();
+    the default (null) starts learned entries at the centre of Θ."""
+    game = ElectricityMeritMarket(synthetic_days=2)  # costs 5, 35, 45, 30; Θ's centre 50
+    contexts = game.observed_contexts()
+    prices = torch.zeros(48, 1)
+    own = build_simulacral(game, contexts, prices, config(theta_init="game"))
+    assert torch.equal(own.trainer.stabilizer.theta()[0], game.initial_theta())
+    centre = build_simulacral(game, contexts, prices, config())
+    assert not torch.equal(centre.trainer.stabilizer.theta()[0], game.initial_theta())
 
 
 def test_dual_lambda_rises_with_regret():

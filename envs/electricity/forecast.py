@@ -165,7 +165,9 @@ def fit_model(
         return game, state["theta"], state["info"]
     if hasattr(game, "learned_start"):  # the structural market's start for its learned blocks
         start = game.learned_start()
-        if algo.theta_init is None or len(algo.theta_init) != len(start):
+        if algo.theta_init is None or (
+            algo.theta_init != "game" and len(algo.theta_init) != len(start)
+        ):
             algo = replace(algo, theta_init=start)
     problem, _ = problem_from_game(game, algo)  # TRAIN's prices, recency-weighted
     started = time.perf_counter()

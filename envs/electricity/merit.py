@@ -30,11 +30,18 @@ those days' inputs and prices). A counterfactual changes D's market only: the la
 what was observed.
 
 With ``last_hour``, κ also weighs (δ) the residual at 23:00 of D−1, the freshest pricing error
-known at midnight of D.
+known at midnight of D; given a list of hours of D−1, one weight δ_k per hour k (a fuller picture of
+yesterday's level than the same hour alone).
 
-θ = (c_j, d_j, b, α_0..α_23, ω_mon..ω_sat, β_k, γ_k, δ). Observed: the price and, with
-``observe_generation``, in training the generation of each technology (a partial observation of
-the profile).
+With ``weekday_blocks`` B > 1, ω is one markup per weekday and block of 24/B consecutive hours
+(ω_wd,h//(24/B)): the night after a weekend is not the working day that follows it.
+
+With ``filter_weekdays``, each filter weight is one per weekday of D (β_k,wd, γ_k,wd, δ_wd): a
+Monday's level may lean on the previous Monday rather than on Sunday.
+
+θ = (c_j, d_j, b, α_0..α_23, ω_mon..ω_sat (× B), β_k, γ_k, δ (× 7 with ``filter_weekdays``)).
+Observed: the price and, with ``observe_generation``, in training the generation of each
+technology (a partial observation of the profile).
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ MUST_RUN = (
 )
 CAPACITY_DAYS = 7  # K_j: the most technology j produced in an hour of the last 7 days
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat")  # ω; Sunday is the reference
+DAYS = (*WEEKDAYS, "sun")
 BLOCKS = ("costs", "slopes", "demand_slope", "hours", "weekdays", "filter")
 
 
@@ -145,15 +153,15 @@ def hour_contexts(
     lags: Sequence[int],
     observed: DailyInputs | None = None,
     day_lags: Sequence[int] = (),
-    last_hour: bool = False,
+    last_hours: Sequence[int] = (),
 ) -> np.ndarray:
     """Contexts ``[24, 31 + 1 + n + L (7 + 1 + n + 1)]`` of the 24 hours of day index ``day``:
     hour and weekday indicators, R, K, then per lag k the weekday, R, K and price of day − k,
     read from ``observed`` (the inputs as they were; default ``inputs``): a counterfactual
     changes the played day, not the markets the cost level was filtered from. Then per
     ``day_lags`` entry k the weekday, K, and the 24 residual demands and 24 prices of day − k
-    (the same for every hour). With ``last_hour``, last the weekday, R, K and price of hour 23
-    of day − 1 (the same for every hour)."""
+    (the same for every hour). Last, per hour k of ``last_hours``, the weekday, R, K and price
+    of hour k of day − 1 (the same for every hour)."""
     observed = inputs if observed is None else observed
 
     def block(source: DailyInputs, t: int) -> list[np.ndarray]:
@@ -168,10 +176,10 @@ def hour_contexts(
         weekday, _, capacity = block(observed, day - k)
         whole = np.concatenate([observed.residual[day - k], observed.price[day - k]])
         parts += [weekday, capacity, np.repeat(whole[None], 24, 0)]
-    if last_hour:
+    for k in last_hours:
         weekday, residual, capacity = block(observed, day - 1)
-        price = np.repeat(observed.price[day - 1][None, 23:], 24, 0)
-        parts += [weekday, np.repeat(residual[None, 23], 24, 0), capacity, price]
+        price = np.repeat(observed.price[day - 1][None, k : k + 1], 24, 0)
+        parts += [weekday, np.repeat(residual[None, k], 24, 0), capacity, price]
     return np.concatenate(parts, axis=1)
 
 
@@ -201,8 +209,10 @@ class ElectricityMeritMarket(StaticGame):
         demand_slope: float = 20.0,
         lags: Sequence[int] = (1, 7),
         day_lags: Sequence[int] = (),
-        last_hour: bool = False,
+        last_hour: bool | Sequence[int] = False,
         weekday_effect: str = "demand",
+        weekday_blocks: int = 1,
+        filter_weekdays: bool = False,
         learn: Sequence[str] = BLOCKS,
         observe_generation: bool = False,
         capacity_margin: float = 1.0,
@@ -243,12 +253,20 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError(f"conduct entries must lie in [0, 1], got {list(conduct)}")
         if weekday_effect not in ("demand", "cost"):
             raise ImitgameError(f"weekday_effect: demand or cost, got {weekday_effect!r}")
+        if weekday_blocks < 1 or 24 % weekday_blocks:
+            raise ImitgameError(f"weekday_blocks must divide 24, got {weekday_blocks}")
         bad = [b for b in learn if b not in BLOCKS]
         if bad:
             raise ImitgameError(f"learn: unknown block(s) {bad}; choose from {list(BLOCKS)}")
         if any(k < 1 for k in [*lags, *day_lags]) or not lags:
             raise ImitgameError(f"lags, day_lags: days >= 1 (lags not empty), got {list(lags)}")
-        if (day_lags or last_hour) and data_path is None and frame is None:
+        if isinstance(last_hour, bool):
+            last_hours = [23] if last_hour else []
+        else:
+            last_hours = [int(k) for k in last_hour]
+        if any(not 0 <= k <= 23 for k in last_hours) or len(set(last_hours)) < len(last_hours):
+            raise ImitgameError(f"last_hour: true, false or distinct hours 0..23, got {last_hour}")
+        if (day_lags or last_hours) and data_path is None and frame is None:
             raise ImitgameError("day_lags, last_hour need data (the synthetic market has none)")
         if wind_scale < 0 or capacity_margin <= 0 or scarcity_slope <= 0:
             raise ImitgameError("wind_scale >= 0, capacity_margin > 0, scarcity_slope > 0 needed")
@@ -262,8 +280,11 @@ class ElectricityMeritMarket(StaticGame):
         self.n_tech = n
         self.lags = [int(k) for k in lags]
         self.day_lags = [int(k) for k in day_lags]
-        self.last_hour = bool(last_hour)
+        self.last_hours = last_hours
         self.weekday_effect = weekday_effect
+        self.weekday_blocks = int(weekday_blocks)
+        self.filter_weekdays = bool(filter_weekdays)
+        n_omega = 6 * self.weekday_blocks
         self.observe_generation = bool(observe_generation)
         self.capacity_margin = float(capacity_margin)
         self.scarcity = float(scarcity_slope)
@@ -273,12 +294,15 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError(f"cost_shift: one number or {n} (one per technology)")
         self.recency_days = recency_days
         names = [f"c_{t}" for t in technologies] + [f"d_{t}" for t in technologies] + ["b"]
-        names += [f"alpha[{h}]" for h in range(24)] + [f"omega_{d}" for d in WEEKDAYS]
-        names += [f"beta[{k}]" for k in self.lags] + [f"gamma[{k}]" for k in self.day_lags]
-        names += ["delta"] if self.last_hour else []
+        names += [f"alpha[{h}]" for h in range(24)] + self._omega_names()
+        filters = [f"beta[{k}]" for k in self.lags] + [f"gamma[{k}]" for k in self.day_lags]
+        filters += ["delta"] if last_hours == [23] else [f"delta[{k}]" for k in last_hours]
+        if self.filter_weekdays:  # one weight per weekday of D
+            filters = [f"{name}_{d}" for name in filters for d in DAYS]
+        names += filters
         blocks = ["costs"] * n + ["slopes"] * n + ["demand_slope"] + ["hours"] * 24
-        n_filter = len(self.lags) + len(self.day_lags) + int(self.last_hour)
-        blocks += ["weekdays"] * 6 + ["filter"] * n_filter
+        n_filter = len(filters)
+        blocks += ["weekdays"] * n_omega + ["filter"] * n_filter
         bounds = {
             "costs": cost_bounds,
             "slopes": slope_bounds,
@@ -289,16 +313,17 @@ class ElectricityMeritMarket(StaticGame):
         }
         low = [bounds[b][0] for b in blocks]
         high = [bounds[b][1] for b in blocks]
-        start = [*costs, *slopes, demand_slope, *[0.0] * 30, *[0.5 / n_filter] * n_filter]
+        start = [*costs, *slopes, demand_slope, *[0.0] * (24 + n_omega)]
+        start += [0.5 * len(DAYS) ** self.filter_weekdays / n_filter] * n_filter
         self.context_width = 32 + n + len(self.lags) * (9 + n) + len(self.day_lags) * (55 + n)
-        self.context_width += (9 + n) * self.last_hour
+        self.context_width += (9 + n) * len(last_hours)
         generator = torch.Generator().manual_seed(synthetic_seed)
         true = None
         if data_path is None and frame is None:  # a synthetic market with known θ
             alpha = (5.0 * torch.randn(24, generator=generator)).tolist()
-            omega = (2.0 * torch.randn(6, generator=generator)).tolist()
+            omega = (2.0 * torch.randn(n_omega, generator=generator)).tolist()
             true = [*costs, *slopes, demand_slope, *alpha, *omega]
-            true += [0.6 / len(self.lags)] * len(self.lags)
+            true += [0.6 / len(self.lags)] * len(self.lags) * len(DAYS) ** self.filter_weekdays
         super().__init__(
             n_agents=n,
             action_dim=1,
@@ -346,7 +371,7 @@ class ElectricityMeritMarket(StaticGame):
         for t in range(self.history_days, len(inputs.dates)):
             if first_played is not None and inputs.dates[t] < first_played:
                 continue
-            x = hour_contexts(inputs, t, self.lags, observed, self.day_lags, self.last_hour)
+            x = hour_contexts(inputs, t, self.lags, observed, self.day_lags, self.last_hours)
             y = np.concatenate([inputs.price[t][:, None], inputs.generation[t]], axis=1)
             if np.isfinite(x).all() and np.isfinite(y).all():
                 contexts.append(x)
@@ -382,7 +407,7 @@ class ElectricityMeritMarket(StaticGame):
         t = inputs.dates.get_loc(day) if day in inputs.dates else -1
         if t < self.history_days:
             raise ImitgameError(f"{day.date()}: fewer than {self.history_days} days of history")
-        x = hour_contexts(inputs, t, self.lags, observed, self.day_lags, self.last_hour)
+        x = hour_contexts(inputs, t, self.lags, observed, self.day_lags, self.last_hours)
         if not np.isfinite(x).all():
             raise ImitgameError(f"{day.date()}: missing inputs in the days before it")
         return x[view.loc[view["date"] == day, "hour"].to_numpy()]
@@ -455,18 +480,27 @@ class ElectricityMeritMarket(StaticGame):
         return {"date": dates, "hour": hours}
 
     # --- the game ---------------------------------------------------------------------------------
+    def _omega_names(self) -> list[str]:
+        """ω's names: ``omega_mon`` .. (one per weekday) or ``omega_mon[0]`` .. (per block)."""
+        if self.weekday_blocks == 1:
+            return [f"omega_{d}" for d in WEEKDAYS]
+        return [f"omega_{d}[{i}]" for d in WEEKDAYS for i in range(self.weekday_blocks)]
+
     def _split(self, theta: Tensor) -> dict[str, Tensor]:
         n, lags, days = self.n_tech, len(self.lags), len(self.day_lags)
-        last = 2 * n + 31 + lags + days
+        width = len(DAYS) if self.filter_weekdays else 1  # filter weights per entry
+        lags, days = lags * width, days * width
+        filters = 2 * n + 25 + 6 * self.weekday_blocks  # where β starts
+        last = filters + lags + days
         return {
             "c": theta[..., :n],
             "d": theta[..., n : 2 * n],
             "b": theta[..., 2 * n],
             "alpha": theta[..., 2 * n + 1 : 2 * n + 25],
-            "omega": theta[..., 2 * n + 25 : 2 * n + 31],
-            "beta": theta[..., 2 * n + 31 : 2 * n + 31 + lags],
-            "gamma": theta[..., 2 * n + 31 + lags : 2 * n + 31 + lags + days],
-            "delta": theta[..., last : last + int(self.last_hour)],
+            "omega": theta[..., 2 * n + 25 : filters].unflatten(-1, (6, self.weekday_blocks)),
+            "beta": theta[..., filters : filters + lags],
+            "gamma": theta[..., filters + lags : last],
+            "delta": theta[..., last : last + len(self.last_hours) * width],
         }
 
     def _market(
@@ -486,7 +520,10 @@ class ElectricityMeritMarket(StaticGame):
         if played:
             capacity = capacity * self.capacity_scale
             cost = cost + self.cost_shift
-        shift = (weekday * p["omega"]).sum(-1)  # ω of the market's weekday
+        # ω of the market's weekday and hour block [..., 6] (B = 1: one markup per weekday)
+        block = hour.unflatten(-1, (self.weekday_blocks, -1)).sum(-1)
+        omega = (p["omega"] * block[..., None, :]).sum(-1)
+        shift = (weekday * omega).sum(-1)
         base = (hour * p["alpha"]).sum(-1) + p["b"] * residual
         if self.weekday_effect == "demand":
             base = base + shift
@@ -508,16 +545,18 @@ class ElectricityMeritMarket(StaticGame):
         return clear(market["base"], p["b"], market["c"], slope, market["capacity"], self.scarcity)
 
     def level(self, theta: Tensor, context: Tensor) -> Tensor:
-        """κ = Σ_k β_k r_{D−k,h} + Σ_k γ_k mean_h' r_{D−k,h'} + δ r_{D−1,23} ``[...]``, with
-        r_{t,h} = P_{t,h} − y(x_{t,h}): the filtered latent cost level (``lags``, ``day_lags``;
-        δ with ``last_hour``: 23:00 of D − 1, the freshest pricing error known at midnight)."""
+        """κ = Σ_k β_k r_{D−k,h} + Σ_k γ_k mean_h' r_{D−k,h'} + Σ_k δ_k r_{D−1,k} ``[...]``,
+        with r_{t,h} = P_{t,h} − y(x_{t,h}): the filtered latent cost level (``lags``,
+        ``day_lags``; δ_k with ``last_hour``: hour k of D − 1, 23:00 the freshest pricing error
+        known at midnight)."""
         p = self._split(theta)
         kappa = torch.zeros(context.shape[:-1], dtype=context.dtype, device=context.device)
         width = 9 + self.n_tech
         for i in range(len(self.lags)):
             offset = 32 + self.n_tech + i * width
             block = context[..., offset : offset + width]
-            kappa = kappa + p["beta"][..., i] * self._residual(theta, context[..., :24], block)
+            weight = self._filter_weight(p["beta"], i, context)
+            kappa = kappa + weight * self._residual(theta, context[..., :24], block)
         start = 32 + self.n_tech + len(self.lags) * width
         hours = torch.eye(24, dtype=context.dtype, device=context.device)
         for i in range(len(self.day_lags)):  # the mean residual over the 24 hours of day − k
@@ -536,13 +575,23 @@ class ElectricityMeritMarket(StaticGame):
             )
             theta_h = theta[..., None, :]
             mean = (price - self.base_price(theta_h, lagged, offset=24, played=False)).mean(-1)
-            kappa = kappa + p["gamma"][..., i] * mean
-        if self.last_hour:  # hour 23 of D − 1: the block after the day_lags blocks
-            offset = start + len(self.day_lags) * (55 + self.n_tech)
-            hour = hours[23].expand(*context.shape[:-1], 24)
+            kappa = kappa + self._filter_weight(p["gamma"], i, context) * mean
+        start = start + len(self.day_lags) * (55 + self.n_tech)  # the last_hours blocks
+        for i, k in enumerate(self.last_hours):  # hour k of D − 1
+            offset = start + i * width
+            hour = hours[k].expand(*context.shape[:-1], 24)
             block = context[..., offset : offset + width]
-            kappa = kappa + p["delta"][..., 0] * self._residual(theta, hour, block)
+            weight = self._filter_weight(p["delta"], i, context)
+            kappa = kappa + weight * self._residual(theta, hour, block)
         return kappa
+
+    def _filter_weight(self, weights: Tensor, i: int, context: Tensor) -> Tensor:
+        """The i-th filter weight of a block ``[...]``; with ``filter_weekdays``, the one of D's
+        weekday (the context's weekday indicator, mon..sun)."""
+        if not self.filter_weekdays:
+            return weights[..., i]
+        per_day = weights.unflatten(-1, (-1, len(DAYS)))[..., i, :]
+        return (per_day * context[..., 24:31]).sum(-1)
 
     def _residual(self, theta: Tensor, hour: Tensor, block: Tensor) -> Tensor:
         """r = P − y(x) ``[...]`` of a lagged market: ``hour [..., 24]`` its hour indicator,

@@ -204,7 +204,13 @@ def build_simulacral(
     mask = learn_mask(game)
     if not bool(mask.any()):
         raise ImitgameError("the game learns no θ entries (env.learn is empty)")
-    theta0 = initial_theta(game, known_theta(game).expand(k, -1), config.theta_init, mask)
+    known = known_theta(game)
+    init = config.theta_init
+    if isinstance(init, str) and init == "game":  # the game's own start for its learned entries
+        if not provides(game, "initial_theta"):
+            raise ImitgameError("algo.theta_init=game: the game has no initial_theta()")
+        init = known[mask].tolist()
+    theta0 = initial_theta(game, known.expand(k, -1), init, mask)
     shape = (k, b, game.n_agents, game.action_dim)
     start = None
     if provides(game, "profile_from_observations") and config.profile_init == "observations":

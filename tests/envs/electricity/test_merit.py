@@ -146,7 +146,8 @@ def test_forecast_contexts_read_only_what_is_known_at_midnight(spain):
 
 def test_last_hour_filter_reads_the_freshest_residual(spain):
     """With ``last_hour`` and only δ = 1, every hour of D gets the cost level κ = r_{D−1,23},
-    the pricing error at 23:00 of D−1 of the market without the level."""
+    the pricing error at 23:00 of D−1 of the market without the level; with a list of hours,
+    δ_k weighs hour k of D−1."""
     game = ElectricityMeritMarket(frame=spain, period=["2016-05-09", "2016-05-10"], last_hour=True)
     theta = game.initial_theta().clone()
     filters = [i for i, block in enumerate(game.param_blocks) if block == "filter"]
@@ -156,6 +157,14 @@ def test_last_hour_filter_reads_the_freshest_residual(spain):
     price = game.observed_outcomes()[:, 0]
     freshest = price[23] - game.base_price(theta, x[23])
     assert torch.allclose(game.level(theta, x[24:]), freshest.expand(24), atol=1e-9)
+    hours = ElectricityMeritMarket(
+        frame=spain, period=["2016-05-09", "2016-05-10"], last_hour=[5, 23]
+    )
+    theta = hours.initial_theta().clone()
+    theta[[i for i, block in enumerate(hours.param_blocks) if block == "filter"]] = 0.0
+    theta[hours.param_names.index("delta[5]")] = 1.0  # 05:00 of D−1 alone
+    early = price[5] - hours.base_price(theta, x[5])
+    assert torch.allclose(hours.level(theta, hours.observed_contexts()[24:]), early.expand(24))
 
 
 def test_weekday_markup_is_a_cost_shift_of_that_weekday_only(spain):
@@ -177,6 +186,42 @@ def test_weekday_markup_is_a_cost_shift_of_that_weekday_only(spain):
     shifted = demand.base_price(marked, x[monday]) - demand.base_price(theta, x[monday])
     raised = game.base_price(marked, x[monday]) - game.base_price(theta, x[monday])
     assert float((shifted - raised).abs().max()) > 0.1
+
+
+def test_weekday_blocks_mark_up_their_hours_only(spain):
+    """``weekday_blocks=4``: ω_mon[0] marks up Monday's hours 0–5 only, and equal blocks price
+    every hour as one markup per weekday does."""
+    period = {"frame": spain, "period": ["2016-05-09", "2016-05-10"], "weekday_effect": "cost"}
+    whole = ElectricityMeritMarket(**period)
+    blocks = ElectricityMeritMarket(**period, weekday_blocks=4)
+    assert blocks.param_names[blocks.param_names.index("omega_mon[0]") + 3] == "omega_mon[3]"
+    x = blocks.observed_contexts()
+    one = whole.initial_theta().clone()
+    one[whole.param_names.index("omega_mon")] = 5.0
+    four = blocks.initial_theta().clone()
+    four[[blocks.param_names.index(f"omega_mon[{i}]") for i in range(4)]] = 5.0
+    assert torch.allclose(blocks.base_price(four, x), whole.base_price(one, x))
+    night = blocks.initial_theta().clone()
+    night[blocks.param_names.index("omega_mon[0]")] = 5.0
+    changed = blocks.base_price(night, x) != blocks.base_price(blocks.initial_theta(), x)
+    assert changed[:6].all() and not changed[6:].any()  # Monday 0–5 h; Tuesday untouched
+
+
+def test_filter_weekdays_weigh_each_weekday_of_d_apart(spain):
+    """``filter_weekdays``: equal weights for every weekday give the single weights' level; a
+    Monday weight moves Mondays' κ only."""
+    period = {"frame": spain, "period": ["2016-05-09", "2016-05-15"], "last_hour": True}
+    single = ElectricityMeritMarket(**period)
+    daily = ElectricityMeritMarket(**period, filter_weekdays=True)
+    x = daily.observed_contexts()  # Monday 9 May to Sunday 15 May, 24 hours each
+    theta = single.initial_theta()
+    filters = single.param_blocks.index("filter")
+    repeated = torch.cat([theta[:filters], theta[filters:].repeat_interleave(7)])
+    assert torch.allclose(daily.level(repeated, x), single.level(theta, x))
+    monday = repeated.clone()
+    monday[daily.param_names.index("beta[1]_mon")] = 1.0
+    moved = daily.level(monday, x) != daily.level(repeated, x)
+    assert moved[:24].all() and not moved[24:].any()
 
 
 def test_more_wind_never_raises_the_fitted_price(fitted):
@@ -247,6 +292,10 @@ def test_bad_options_are_one_line_errors():
         ElectricityMeritMarket(capacity_scale=[1.0, -1.0, 1.0, 1.0])
     with pytest.raises(ImitgameError, match="weekday_effect"):
         ElectricityMeritMarket(weekday_effect="holiday")
+    with pytest.raises(ImitgameError, match="last_hour: true, false or distinct hours"):
+        ElectricityMeritMarket(data_path="spain", last_hour=[23, 24])
+    with pytest.raises(ImitgameError, match="weekday_blocks must divide 24"):
+        ElectricityMeritMarket(weekday_blocks=5)
 
 
 @pytest.mark.slow
