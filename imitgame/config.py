@@ -161,7 +161,7 @@ class AlgoConfig(GDAConfig):
     destabilizer: Literal["auto", "learned", "best_response"] = "auto"
     estimator: Literal["pathwise", "score"] = "pathwise"
     regret_weight: float = 1.0
-    theta_init: Any = None  # null: centre of Θ for learned entries; or a list of values
+    theta_init: Any = None  # null: centre of Θ; a list of values; game (simulacral)
     exploitability_steps: int = bounded(300, ge=0)  # evaluator's ascent steps without an oracle
     # equilibrium concept of the observed play (imitgame.game.finite): null keeps the game's own;
     # logit_qre = Nash of the entropy-regularised game u_i + H(σ_i)/λ

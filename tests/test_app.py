@@ -104,6 +104,7 @@ def test_bad_input_is_one_line_from_the_command_line(args, message):
         (["dtype=float16"], "dtype"),
         (["threads=0"], "threads"),
         (["algo.theta_init=[1,2]"], "theta_init"),
+        (["algo.theta_init=game"], "theta_init='game': a list of values or null here"),
         (["data.instances=0"], "data.instances"),
         (["env._target_=builtins.dict"], "not an imitgame"),
         (["env._target_=no.such.Game"], "cannot be imported"),

@@ -262,6 +262,8 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError(f"lags, day_lags: days >= 1 (lags not empty), got {list(lags)}")
         if isinstance(last_hour, bool):
             last_hours = [23] if last_hour else []
+        elif isinstance(last_hour, int):
+            last_hours = [last_hour]
         else:
             last_hours = [int(k) for k in last_hour]
         if any(not 0 <= k <= 23 for k in last_hours) or len(set(last_hours)) < len(last_hours):

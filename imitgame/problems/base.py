@@ -174,6 +174,8 @@ def initial_theta(game: MarkovGame, known: Tensor, init: Any, mask: Tensor) -> T
     centre = 0.5 * (game.param_low + game.param_high)
     if init is None:
         start = centre
+    elif isinstance(init, str):
+        raise ImitgameError(f"algo.theta_init={init!r}: a list of values or null here")
     else:
         values = torch.as_tensor(list(init), dtype=theta.dtype, device=theta.device)
         n_learned = int(mask.sum())
