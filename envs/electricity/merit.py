@@ -83,6 +83,8 @@ MUST_RUN = (
     "generation other",
     "generation other renewable",
 )
+SEASON_AHEAD = 46  # days from the last fitted day to the middle of the quarter forecast after it
+YEAR_DAYS = 365.25
 CAPACITY_DAYS = 7  # K_j: the most technology j produced in an hour of the last 7 days
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat")  # ω; Sunday is the reference
 DAYS = (*WEEKDAYS, "sun")
@@ -221,6 +223,7 @@ class ElectricityMeritMarket(StaticGame):
         train_start: str | None = None,
         train_end: str | None = None,
         recency_days: float | None = None,
+        season_days: float | None = None,
         window_days: int | None = None,
         cost_bounds: Sequence[float] = (-100.0, 200.0),
         slope_bounds: Sequence[float] = (0.05, 100.0),
@@ -274,6 +277,8 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError("wind_scale >= 0, capacity_margin > 0, scarcity_slope > 0 needed")
         if recency_days is not None and recency_days <= 0:
             raise ImitgameError(f"recency_days must be > 0 or null, got {recency_days}")
+        if season_days is not None and season_days <= 0:
+            raise ImitgameError(f"season_days must be > 0 or null, got {season_days}")
         if window_days is not None and window_days < 1:
             raise ImitgameError(f"window_days must be >= 1 or null, got {window_days}")
         if period is not None and len(period) != 2:
@@ -295,6 +300,7 @@ class ElectricityMeritMarket(StaticGame):
         if len(shift) != n:
             raise ImitgameError(f"cost_shift: one number or {n} (one per technology)")
         self.recency_days = recency_days
+        self.season_days = season_days
         names = [f"c_{t}" for t in technologies] + [f"d_{t}" for t in technologies] + ["b"]
         names += [f"alpha[{h}]" for h in range(24)] + self._omega_names()
         filters = [f"beta[{k}]" for k in self.lags] + [f"gamma[{k}]" for k in self.day_lags]
@@ -458,10 +464,18 @@ class ElectricityMeritMarket(StaticGame):
         return self._outcomes if self.observe_generation else self._outcomes[:, :1]
 
     def observation_weights(self) -> Tensor | None:
-        """exp(−age/τ) (mean 1) with ``recency_days`` = τ; None: uniform."""
-        if self.frame is None or self.recency_days is None:
+        """exp(−age/τ) with ``recency_days`` = τ, times exp(−s²/2σ²) with ``season_days`` = σ
+        and s the days of the year between an hour and the quarter after the last fitted day
+        (its middle, SEASON_AHEAD days on); mean 1; None: uniform."""
+        if self.frame is None or (self.recency_days is None and self.season_days is None):
             return None
-        weights = torch.exp(-self._age_days / self.recency_days)
+        weights = torch.ones_like(self._age_days)
+        if self.recency_days is not None:
+            weights = weights * torch.exp(-self._age_days / self.recency_days)
+        if self.season_days is not None:
+            ahead = (self._age_days + SEASON_AHEAD) % YEAR_DAYS
+            apart = torch.minimum(ahead, YEAR_DAYS - ahead)
+            weights = weights * torch.exp(-0.5 * (apart / self.season_days) ** 2)
         return weights / weights.mean()
 
     def initial_theta(self) -> Tensor:

@@ -224,6 +224,20 @@ def test_filter_weekdays_weigh_each_weekday_of_d_apart(spain):
     assert moved[:24].all() and not moved[24:].any()
 
 
+def test_season_weights_peak_a_year_before_the_quarter_forecast(spain):
+    """``season_days``: hours weigh exp(−s²/2σ²), s their days of the year from the middle of the
+    quarter after the last fitted day (46 days on), so the heaviest are a year before it."""
+    game = ElectricityMeritMarket(
+        frame=spain, train_end="2016-05-31", window_days=365, season_days=30
+    )
+    weights = game.observation_weights()
+    days = pd.DatetimeIndex(game.observation_labels()["date"])
+    heaviest = days[int(weights.argmax())]
+    target = pd.Timestamp("2016-05-31") + pd.Timedelta(days=46) - pd.DateOffset(years=1)
+    assert abs((heaviest - target).days) <= 1
+    assert float(weights.mean()) == pytest.approx(1.0)
+
+
 def test_more_wind_never_raises_the_fitted_price(fitted):
     theta, week, _ = fitted
     prices = []
@@ -294,6 +308,8 @@ def test_bad_options_are_one_line_errors():
         ElectricityMeritMarket(weekday_effect="holiday")
     with pytest.raises(ImitgameError, match="last_hour: true, false or distinct hours"):
         ElectricityMeritMarket(data_path="spain", last_hour=[23, 24])
+    with pytest.raises(ImitgameError, match="season_days must be > 0"):
+        ElectricityMeritMarket(season_days=0)
     with pytest.raises(ImitgameError, match="weekday_blocks must divide 24"):
         ElectricityMeritMarket(weekday_blocks=5)
 
