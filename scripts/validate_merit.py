@@ -61,8 +61,6 @@ def main(argv: list[str] | None = None) -> dict:
     fit_env = {**env, "data_path": None, "train_start": str(start.date()), "window_days": None}
     fit_env["train_end"] = args.fit_end
     game = ElectricityMeritMarket(**fit_env, frame=frame)
-    if not any(o.startswith("algo.theta_init=") for o in args.overrides):  # the game's start
-        algo.theta_init = game.learned_start()
     algo_config = typed(SimulacralConfig, algo, "algo")
     started = time.perf_counter()
     problem, _ = problem_from_game(game, algo_config)

@@ -163,12 +163,10 @@ def fit_model(
         state = torch.load(saved, weights_only=False)
         print(f"reusing the fit saved in {saved}")
         return game, state["theta"], state["info"]
-    if hasattr(game, "learned_start"):  # the structural market's start for its learned blocks
-        start = game.learned_start()
-        if algo.theta_init is None or (
-            algo.theta_init != "game" and len(algo.theta_init) != len(start)
-        ):
-            algo = replace(algo, theta_init=start)
+    init = algo.theta_init
+    own_start = hasattr(game, "learned_start") and init != "game"  # the structural market's
+    if own_start and (init is None or len(init) != len(game.learned_start())):
+        algo = replace(algo, theta_init="game")
     problem, _ = problem_from_game(game, algo)  # TRAIN's prices, recency-weighted
     started = time.perf_counter()
     fit(problem, progress=True)

@@ -65,7 +65,7 @@ def fitted(spain):
     for key in ("_target_", "train_start", "train_end", *counterfactual):
         env.pop(key)  # the tests set the dates and the counterfactual inputs themselves
     game = ElectricityMeritMarket(**env, train_start="2016-03-01", train_end="2016-04-12")
-    problem, _ = problem_from_game(game, tuning(iterations=5, theta_init=game.learned_start()))
+    problem, _ = problem_from_game(game, tuning(iterations=5))
     fit(problem)
     theta = score(problem).theta_hat.reshape(-1)
     week = {**env, "period": ["2016-04-13", "2016-04-19"]}
