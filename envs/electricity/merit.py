@@ -577,20 +577,8 @@ class ElectricityMeritMarket(StaticGame):
         hours = torch.eye(24, dtype=context.dtype, device=context.device)
         for i in range(len(self.day_lags)):  # the mean residual over the 24 hours of day − k
             offset = start + i * (55 + self.n_tech)
-            fixed = context[..., offset : offset + 7 + self.n_tech]
-            whole = context[..., offset + 7 + self.n_tech : offset + 55 + self.n_tech]
-            residual_demand, price = whole[..., :24], whole[..., 24:]
-            lagged = torch.cat(
-                [
-                    hours.expand(*fixed.shape[:-1], 24, 24),
-                    fixed[..., None, :7].expand(*fixed.shape[:-1], 24, 7),
-                    residual_demand[..., None],
-                    fixed[..., None, 7:].expand(*fixed.shape[:-1], 24, self.n_tech),
-                ],
-                -1,
-            )
-            theta_h = theta[..., None, :]
-            mean = (price - self.base_price(theta_h, lagged, offset=24, played=False)).mean(-1)
+            block = context[..., offset : offset + 55 + self.n_tech]
+            mean = self._day_mean_residual(theta, block)
             kappa = kappa + self._filter_weight(p["gamma"], i, context) * mean
         start = start + len(self.day_lags) * (55 + self.n_tech)  # the last_hours blocks
         for i, k in enumerate(self.last_hours):  # hour k of D − 1
@@ -600,6 +588,40 @@ class ElectricityMeritMarket(StaticGame):
             weight = self._filter_weight(p["delta"], i, context)
             kappa = kappa + weight * self._residual(theta, hour, block)
         return kappa
+
+    def _day_mean_residual(self, theta: Tensor, block: Tensor) -> Tensor:
+        """mean_h r_{t,h} ``[...]`` over the 24 hours of a lagged day t, from a ``day_lags``
+        context block ``[..., 55 + n]`` (its weekday, K, 24 residual demands and 24 prices). The
+        24 hours of a played day share the block: with one θ, each distinct day is cleared once
+        (24 markets) and the result gathered back, not 24 times."""
+        n = self.n_tech
+        rows = block.reshape(-1, block.shape[-1])
+        shared = theta.shape[:-1].numel() == 1
+        inverse = None
+        if shared and rows.shape[0] > 1:
+            rows, inverse = torch.unique(rows, dim=0, return_inverse=True)
+            theta = theta.reshape(-1)
+        elif not shared:
+            rows = block
+        hours = torch.eye(24, dtype=block.dtype, device=block.device)
+        lead = rows.shape[:-1]
+        lagged = torch.cat(
+            [
+                hours.expand(*lead, 24, 24),
+                rows[..., None, :7].expand(*lead, 24, 7),
+                rows[..., 7 + n : 31 + n, None],
+                rows[..., None, 7 : 7 + n].expand(*lead, 24, n),
+            ],
+            -1,
+        )
+        price = rows[..., 31 + n : 55 + n]
+        base = self.base_price(theta[..., None, :], lagged, offset=24, played=False)
+        mean = (price - base).mean(-1)
+        if not shared:
+            return mean
+        if inverse is not None:
+            mean = mean[inverse]
+        return mean.reshape(block.shape[:-1])
 
     def _filter_weight(self, weights: Tensor, i: int, context: Tensor) -> Tensor:
         """The i-th filter weight of a block ``[...]``; with ``filter_weekdays``, the one of D's

@@ -167,6 +167,26 @@ def test_last_hour_filter_reads_the_freshest_residual(spain):
     assert torch.allclose(hours.level(theta, hours.observed_contexts()[24:]), early.expand(24))
 
 
+def test_day_lag_filter_reads_the_mean_residual_of_the_day(spain):
+    """With ``day_lags=[1]`` and only γ_1 = 1, every hour of D gets κ = the mean over D−1's 24
+    hours of P − y(x); each distinct day is cleared once for one θ, and a θ per row (a batch of
+    parameters) gives the same level."""
+    period = {"frame": spain, "period": ["2016-05-09", "2016-05-11"]}
+    game = ElectricityMeritMarket(day_lags=[1], **period)
+    theta = game.initial_theta().clone()
+    theta[[i for i, block in enumerate(game.param_blocks) if block == "filter"]] = 0.0
+    theta[game.param_names.index("gamma[1]")] = 1.0
+    x = game.observed_contexts()  # 72 rows: the 24 hours of 2016-05-09, -10, -11
+    price = game.observed_outcomes()[:, 0]
+    residual = price - game.base_price(theta, x)
+    level = game.level(theta, x)
+    for day in (1, 2):
+        mean = residual[24 * (day - 1) : 24 * day].mean()
+        assert torch.allclose(level[24 * day : 24 * (day + 1)], mean.expand(24), atol=1e-9)
+    per_row = game.level(theta.expand(len(x), -1), x)
+    assert torch.allclose(per_row, level, atol=1e-12)
+
+
 def test_weekday_markup_is_a_cost_shift_of_that_weekday_only(spain):
     """``weekday_effect=cost``: ω_wd is a markup on every technology's marginal cost on that
     weekday, so ω_mon = 5 clears Monday's market like costs 5 higher and leaves Tuesday's as is;
