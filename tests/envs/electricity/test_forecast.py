@@ -16,6 +16,7 @@ from envs.electricity.forecast import (
     FORECASTERS,
     Recalibration,
     forecast_all,
+    make_game,
     read_raw,
     settings,
     write_days,
@@ -63,6 +64,35 @@ def test_no_peeking_at_day_d(refit_every):
     for name in ("model", "arima", "naive_day", "lear_14"):
         assert not np.allclose(before.loc[nxt, name], after.loc[nxt, name])
     assert len(before.attrs["refits"]) == (2 if refit_every else 0)  # at 04-02 and 04-03
+
+
+def test_structural_market_refits_never_peek_at_day_d():
+    """The structural market refitted at every midnight (its default is every 14 days) reads
+    only the days before D: changing D's forbidden columns changes no forecast of D."""
+    frame = load_energy_csv(resolve_data_path("spain"))
+    train = frame[(frame["date"] >= "2016-02-15") & (frame["date"] <= "2016-03-31")]
+    test = frame[(frame["date"] >= "2016-04-01") & (frame["date"] <= "2016-04-03")]
+    torch.set_default_dtype(torch.float64)
+    try:
+        env, algo = settings(CONFIG_DIR, market="electricity_merit")
+        game = make_game({**env, "data_path": None, "window_days": None}, frame=train)
+        theta = game.initial_theta()
+        plan = Recalibration(env, algo, every=1, iterations=1, window_days=14)
+        kwargs = dict(baselines=False, recalibration=plan)
+        before = forecast_all(game, theta, train, test, **kwargs)
+        changed = test.copy()
+        on_day = changed["date"] == pd.Timestamp("2016-04-02")
+        for col in forbidden_columns(changed):
+            changed.loc[on_day, col] = changed.loc[on_day, col] * 3.0 + 1.0
+        after = forecast_all(game, theta, train, changed, **kwargs)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    d = before["date"] == "2016-04-02"
+    assert d.sum() == 24
+    np.testing.assert_array_equal(before.loc[d, "model"], after.loc[d, "model"])
+    nxt = before["date"] == "2016-04-03"  # its refit and its cost level read 04-02
+    assert not np.allclose(before.loc[nxt, "model"], after.loc[nxt, "model"])
+    assert len(before.attrs["refits"]) == 2
 
 
 def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
