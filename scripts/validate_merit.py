@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
-from omegaconf import OmegaConf
 
 from envs.electricity.data import load_energy_csv, resolve_data_path
+from envs.electricity.forecast import settings
 from envs.electricity.merit import ElectricityMeritMarket
-from imitgame.config import SimulacralConfig, typed
+from imitgame.errors import ImitgameError
 from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,15 +44,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
-    env = OmegaConf.load(ROOT / "configs/env/electricity_merit.yaml")
-    algo = merit_algo(ROOT / "configs")
-    for item in args.overrides:
-        key, _, value = item.partition("=")
-        group, _, name = key.partition(".")
-        target = env if group == "env" else algo
-        target[name] = yaml.safe_load(value)
-    env = OmegaConf.to_container(env)
-    env.pop("_target_")
+    try:
+        env, algo_config = settings(
+            ROOT / "configs", market="electricity_merit", overrides=args.overrides
+        )
+    except ImitgameError as err:
+        parser.error(str(err))
+    env.pop("_market")
     frame = load_energy_csv(resolve_data_path(args.csv))
     first, _, last = args.val.partition(":")
     fit_days = args.fit_days or env["window_days"] or 10_000
@@ -61,7 +58,6 @@ def main(argv: list[str] | None = None) -> dict:
     fit_env = {**env, "data_path": None, "train_start": str(start.date()), "window_days": None}
     fit_env["train_end"] = args.fit_end
     game = ElectricityMeritMarket(**fit_env, frame=frame)
-    algo_config = typed(SimulacralConfig, algo, "algo")
     started = time.perf_counter()
     problem, _ = problem_from_game(game, algo_config)
     fit(problem)
@@ -95,13 +91,6 @@ def main(argv: list[str] | None = None) -> dict:
     with args.out.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
     return row
-
-
-def merit_algo(config_dir: Path):
-    """``tuning/electricity_merit.yaml`` over ``algo/simulacral.yaml`` (as Hydra has it)."""
-    own = OmegaConf.load(Path(config_dir) / "tuning/electricity_merit.yaml")
-    own.pop("defaults", None)
-    return OmegaConf.merge(OmegaConf.load(Path(config_dir) / "algo/simulacral.yaml"), own)
 
 
 if __name__ == "__main__":

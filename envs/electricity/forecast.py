@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from omegaconf import OmegaConf
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -121,15 +122,31 @@ def make_game(env: dict, **kwargs) -> StaticGame:
 
 
 def settings(
-    config_dir: Path, iterations: int | None = None, market: str = "electricity"
+    config_dir: Path,
+    iterations: int | None = None,
+    market: str = "electricity",
+    overrides: Sequence[str] = (),
 ) -> tuple[dict, SimulacralConfig]:
     """The game's keyword arguments (``env/<market>.yaml`` without ``_target_``, ``_market``
     naming it) and the simulacral settings (``algo/simulacral.yaml`` under
-    ``tuning/<market>.yaml`` where it exists; ``iterations`` overridden unless None)."""
+    ``tuning/<market>.yaml`` where it exists; ``iterations`` overridden unless None), with
+    ``overrides`` (``env.KEY=VALUE`` or ``algo.KEY=VALUE``, VALUE read as YAML) on top."""
     if market not in MARKETS:
         raise ImitgameError(f"--env: unknown market {market!r}; choose from {list(MARKETS)}")
     env = OmegaConf.to_container(OmegaConf.load(Path(config_dir) / f"env/{market}.yaml"))
     env.pop("_target_")
+    algo_overrides = {}
+    for item in overrides:
+        key, equals, value = item.partition("=")
+        group, _, name = key.partition(".")
+        if not equals or group not in ("env", "algo") or not name:
+            raise ImitgameError(f"override {item!r}: write env.KEY=VALUE or algo.KEY=VALUE")
+        if group == "env" and name not in env:
+            raise ImitgameError(
+                f"override {item!r}: {name!r} is not an option of env/{market}.yaml"
+            )
+        target = env if group == "env" else algo_overrides
+        target[name] = yaml.safe_load(value)
     if market != "electricity":
         env["_market"] = market
     algo = OmegaConf.load(Path(config_dir) / "algo/simulacral.yaml")
@@ -138,6 +155,10 @@ def settings(
         own = OmegaConf.load(tuning)
         own.pop("defaults", None)
         algo = OmegaConf.merge(algo, own)
+    for name, value in algo_overrides.items():
+        if name not in algo:
+            raise ImitgameError(f"override algo.{name}: not a simulacral setting")
+        algo[name] = value
     if iterations is not None:
         algo.iterations = iterations
     return env, typed(SimulacralConfig, algo, "algo")
@@ -496,6 +517,12 @@ def forecast_arguments(cache: Path, files: bool = True, **parser_kwargs) -> argp
     )
     parser.add_argument("--no-lear", action="store_true", help="do not run the LEAR benchmark")
     parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="env.KEY=VALUE",
+        help="settings of the market (configs/env/<market>.yaml) or of its fit (algo.KEY=VALUE)",
+    )
+    parser.add_argument(
         "--env",
         default="electricity",
         choices=sorted(MARKETS),
@@ -566,13 +593,15 @@ def run_forecast(
     lear_windows: Sequence[int] | None = None,
     no_lear: bool = False,
     env: str = "electricity",
+    overrides: Sequence[str] = (),
 ) -> dict:
     """Fit on all of TRAIN (or reuse a saved fit), forecast every full day of TEST, refitting
     every ``recalibrate_every`` days, with the baselines and LEAR (calibration windows
     ``lear_windows``, default :data:`~envs.electricity.lear.WINDOWS`; those that do not fit the
     history are skipped; ``no_lear``: none); write ``out``/metrics.json, predictions.csv,
     forecast.png and model.pt (θ̂ fitted on TRAIN; the refits' θ̂ are not saved). Returns the
-    metrics (:func:`scores` and the run's details). TRAIN and TEST: ``spain`` or paths. Raises
+    metrics (:func:`scores` and the run's details). TRAIN and TEST: ``spain`` or paths;
+    ``overrides``: ``env.KEY=VALUE`` / ``algo.KEY=VALUE`` (:func:`settings`). Raises
     :class:`ImitgameError` for bad input."""
     torch.set_num_threads(threads)
     train_path, test_path = resolve_data_path(train), resolve_data_path(test)
@@ -585,7 +614,7 @@ def run_forecast(
     if recalibrate_every < 0 or recalibrate_iterations < 1 or window_days < 1:
         raise ImitgameError("--recalibrate-every must be >= 0, the others >= 1")
     market = env
-    env, algo = settings(config_dir, iterations, market)
+    env, algo = settings(config_dir, iterations, market, overrides)
     game, theta, info = fit_model(train_path, Path(cache), env, algo, refit)
     plan = Recalibration(
         env,

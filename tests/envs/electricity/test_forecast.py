@@ -21,6 +21,7 @@ from envs.electricity.forecast import (
     settings,
     write_days,
 )
+from imitgame.errors import ImitgameError
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = ROOT / "configs"
@@ -95,6 +96,23 @@ def test_structural_market_refits_never_peek_at_day_d():
     assert len(before.attrs["refits"]) == 2
 
 
+def test_settings_take_env_and_algo_overrides():
+    """``env.KEY=VALUE`` / ``algo.KEY=VALUE`` (YAML values) over the market's YAML and its
+    tuning; an unknown key or a malformed item is a one-line error."""
+    env, algo = settings(
+        CONFIG_DIR, market="electricity_merit", overrides=["env.lags=[1,2,7]", "algo.iterations=3"]
+    )
+    assert env["lags"] == [1, 2, 7] and algo.iterations == 3
+    assert algo.optimizer == "lbfgs"  # the market's tuning is kept under the override
+    for bad, message in (
+        ("env.nope=1", "no option 'nope'|not an option"),
+        ("algo.nope=1", "not a simulacral setting"),
+        ("lags=[1]", "env.KEY=VALUE or algo.KEY=VALUE"),
+    ):
+        with pytest.raises(ImitgameError, match=message):
+            settings(CONFIG_DIR, market="electricity_merit", overrides=[bad])
+
+
 def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
     """The scripts as a user runs them, on a tiny budget: outputs written, metrics complete."""
     from scripts import backtest_electricity, electricity_least_squares, forecast_electricity
@@ -115,7 +133,7 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
         out = tmp_path / "forecast"
         metrics = forecast_electricity.main(
             ["--train", str(train), "--test", str(test), "--out", str(out)]
-            + ["--cache", str(tmp_path / "fits"), *tiny]
+            + ["--cache", str(tmp_path / "fits"), "env.recency_days=60", *tiny]
         )
         lear = ["lear_7", "lear_ensemble"]
         assert list(metrics["mse"]) == [*FORECASTERS, *lear]
@@ -129,6 +147,7 @@ def test_forecast_and_backtest_scripts_end_to_end(tmp_path):
             assert set(tests) == set(metrics["mse"]) - {"model"}
             assert all(t["days"] == 4 for t in tests.values())
         assert metrics["days"] == 4 and len(metrics["refits"]) == 1  # at 03-11
+        assert metrics["fit"]["env"]["recency_days"] == 60  # the override reached the fit
         assert (metrics["hours"], metrics["hours_without_actual"]) == (95, 1)
         assert all(np.isfinite(v) for v in metrics["mse"].values())
         assert metrics["equilibrium_regret_test"] < 1e-9  # forecasts are equilibrium prices

@@ -4,6 +4,7 @@ clearing, the day-ahead rules of its contexts, and the economics' sanity on a fi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ from omegaconf import OmegaConf
 
 from envs.electricity.data import PRICE, load_energy_csv, resolve_data_path
 from envs.electricity.features import history_view
+from envs.electricity.forecast import settings
 from envs.electricity.merit import ElectricityMeritMarket, clear, supply
-from imitgame.config import SimulacralConfig, typed
+from imitgame.config import SimulacralConfig
 from imitgame.errors import ImitgameError
 from imitgame.problems.simulacral import (
     build_simulacral,
@@ -46,11 +48,7 @@ def spain() -> pd.DataFrame:
 def tuning(**overrides) -> SimulacralConfig:
     """configs/tuning/electricity_merit.yaml (π the exact clearing, L-BFGS on θ) over the
     simulacral defaults, as ``python train.py env=electricity_merit`` composes it."""
-    from scripts.validate_merit import merit_algo
-
-    algo = merit_algo(ROOT / "configs")
-    algo.update(overrides)
-    return typed(SimulacralConfig, algo, "algo")
+    return replace(settings(ROOT / "configs", market="electricity_merit")[1], **overrides)
 
 
 @pytest.fixture(scope="module")
