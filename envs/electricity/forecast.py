@@ -52,7 +52,7 @@ from envs.electricity.data import (
 from envs.electricity.features import LAGS, forecast_contexts, history_view
 from envs.electricity.lear import ENSEMBLE, WINDOWS, forecast_lear, windows_that_fit
 from envs.electricity.market import ElectricityMarket
-from envs.electricity.merit import CAPACITY_DAYS, ElectricityMeritMarket
+from envs.electricity.merit import ElectricityMeritMarket, history_days
 from envs.electricity.metrics import LOSSES, METRIC_LABELS, POINT_METRICS, dm_tests, point_metrics
 from imitgame.config import SimulacralConfig, typed
 from imitgame.errors import ImitgameError
@@ -229,8 +229,7 @@ def recalibrate(
     from ``theta``; with the refit's diagnostics."""
     lead = LAGS
     if plan.env.get("_market") == "electricity_merit":  # its contexts read further back
-        lags = [*(plan.env.get("lags") or [LAGS]), *(plan.env.get("day_lags") or [])]
-        lead = max(lags) + CAPACITY_DAYS + 1
+        lead = history_days(plan.env["lags"], plan.env.get("day_lags") or ())
     first = day - pd.Timedelta(days=plan.window_days + lead)
     env = {**plan.env, "data_path": None, "train_start": None, "train_end": None}
     window = history[(history["date"] >= first) & (history["date"] < day)]

@@ -396,7 +396,7 @@ class ElectricityMeritMarket(StaticGame):
     @property
     def history_days(self) -> int:
         """Days of history before a played day its context reads."""
-        return max(self.lags + self.day_lags) + CAPACITY_DAYS + 1
+        return history_days(self.lags, self.day_lags)
 
     def inputs(self, frame: pd.DataFrame) -> tuple[DailyInputs, DailyInputs]:
         """:func:`daily_inputs` under this market's options: with the counterfactual wind scale
@@ -595,33 +595,26 @@ class ElectricityMeritMarket(StaticGame):
         24 hours of a played day share the block: with one θ, each distinct day is cleared once
         (24 markets) and the result gathered back, not 24 times."""
         n = self.n_tech
-        rows = block.reshape(-1, block.shape[-1])
         shared = theta.shape[:-1].numel() == 1
-        inverse = None
-        if shared and rows.shape[0] > 1:
-            rows, inverse = torch.unique(rows, dim=0, return_inverse=True)
+        rows = block
+        if shared:
+            flat = block.reshape(-1, block.shape[-1])
+            rows, inverse = torch.unique(flat, dim=0, return_inverse=True)
             theta = theta.reshape(-1)
-        elif not shared:
-            rows = block
-        hours = torch.eye(24, dtype=block.dtype, device=block.device)
         lead = rows.shape[:-1]
+        hours = torch.eye(24, dtype=block.dtype, device=block.device).expand(*lead, 24, 24)
         lagged = torch.cat(
             [
-                hours.expand(*lead, 24, 24),
+                hours,
                 rows[..., None, :7].expand(*lead, 24, 7),
                 rows[..., 7 + n : 31 + n, None],
                 rows[..., None, 7 : 7 + n].expand(*lead, 24, n),
             ],
             -1,
         )
-        price = rows[..., 31 + n : 55 + n]
         base = self.base_price(theta[..., None, :], lagged, offset=24, played=False)
-        mean = (price - base).mean(-1)
-        if not shared:
-            return mean
-        if inverse is not None:
-            mean = mean[inverse]
-        return mean.reshape(block.shape[:-1])
+        mean = (rows[..., 31 + n : 55 + n] - base).mean(-1)
+        return mean[inverse].reshape(block.shape[:-1]) if shared else mean
 
     def _filter_weight(self, weights: Tensor, i: int, context: Tensor) -> Tensor:
         """The i-th filter weight of a block ``[...]``; with ``filter_weekdays``, the one of D's
@@ -717,6 +710,12 @@ class ElectricityMeritMarket(StaticGame):
         if context is None:
             raise ImitgameError("the merit-order market needs a context (hour, inputs, lags)")
         return context
+
+
+def history_days(lags: Sequence[int], day_lags: Sequence[int] = ()) -> int:
+    """Days of history before a played day its context reads: the longest lag, then the
+    :data:`CAPACITY_DAYS` before that day that give its capacities, and one more."""
+    return max([*lags, *day_lags]) + CAPACITY_DAYS + 1
 
 
 def supply(y: Tensor, c: Tensor, s: Tensor, capacity: Tensor, scarcity: float) -> Tensor:

@@ -105,7 +105,7 @@ def test_settings_take_env_and_algo_overrides():
     assert env["lags"] == [1, 2, 7] and algo.iterations == 3
     assert algo.optimizer == "lbfgs"  # the market's tuning is kept under the override
     for bad, message in (
-        ("env.nope=1", "no option 'nope'|not an option"),
+        ("env.nope=1", "'nope' is not an option of env/electricity_merit.yaml"),
         ("algo.nope=1", "not a simulacral setting"),
         ("lags=[1]", "env.KEY=VALUE or algo.KEY=VALUE"),
     ):

@@ -167,8 +167,8 @@ def test_last_hour_filter_reads_the_freshest_residual(spain):
 
 def test_day_lag_filter_reads_the_mean_residual_of_the_day(spain):
     """With ``day_lags=[1]`` and only γ_1 = 1, every hour of D gets κ = the mean over D−1's 24
-    hours of P − y(x); each distinct day is cleared once for one θ, and a θ per row (a batch of
-    parameters) gives the same level."""
+    hours of P − y(x), and the shared-θ path (each distinct day cleared once) agrees with a θ
+    per row (a batch of parameters)."""
     period = {"frame": spain, "period": ["2016-05-09", "2016-05-11"]}
     game = ElectricityMeritMarket(day_lags=[1], **period)
     theta = game.initial_theta().clone()
