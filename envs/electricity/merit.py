@@ -5,7 +5,9 @@ gas, hydro). Technology j offers q_j ≥ 0 (GW) at marginal cost c_j + κ + d_j 
 available capacity K_j (GW, known at midnight of D: the most it produced in the
 :data:`CAPACITY_DAYS` days before D) at a scarcity slope M more. Demand is the residual demand
 R = load forecast − wind forecast − solar forecast − other must-run output (the TSO's day-ahead
-forecasts for D; the small must-run plants at their output of D−1), almost inelastic:
+forecasts for D; the small must-run plants, and the technologies named in ``must_run`` (e.g.
+nuclear, whose output is set by its refuelling schedule, not by the price), at their output of
+D−1), almost inelastic:
 
     P(Q; x) = α_h + ω_wd + b (R − Q)        (EUR/MWh; h: hour, wd: weekday, b: EUR/MWh per GW)
 
@@ -107,12 +109,15 @@ def daily_inputs(
     technologies: Sequence[str],
     capacity_margin: float,
     wind_scale: float = 1.0,
+    must_run: Sequence[str] = (),
 ) -> DailyInputs:
     """:class:`DailyInputs` of every day of ``frame``. Day t's residual demand reads t's
-    day-ahead forecasts and t−1's must-run output; its capacity the generation of t−7..t−1
-    (× ``capacity_margin``). ``wind_scale`` multiplies the wind forecast."""
+    day-ahead forecasts and t−1's must-run output (:data:`MUST_RUN` and the ``must_run``
+    technologies); its capacity the generation of t−7..t−1 (× ``capacity_margin``).
+    ``wind_scale`` multiplies the wind forecast."""
+    must_run_columns = [*MUST_RUN, *(c for t in must_run for c in TECHNOLOGIES[t])]
     missing = [c for t in technologies for c in TECHNOLOGIES[t] if c not in frame.columns]
-    missing += [c for c in MUST_RUN if c not in frame.columns]
+    missing += [c for c in must_run_columns if c not in frame.columns]
     if missing:
         raise ImitgameError(f"the structural market needs the generation column(s) {missing}")
 
@@ -132,7 +137,7 @@ def daily_inputs(
         values[~mask] = np.nan
         return values
 
-    must_run = pd.DataFrame(sum(known_table(c) for c in MUST_RUN)).mean(axis=1)  # NaN: unknown
+    must_run = pd.DataFrame(sum(known_table(c) for c in must_run_columns)).mean(axis=1)
     must_run_yesterday = must_run.shift(1).ffill().to_numpy()
     residual = (load - wind - solar).to_numpy(dtype=float) - must_run_yesterday[:, None]
     generation = np.stack(
@@ -205,6 +210,7 @@ class ElectricityMeritMarket(StaticGame):
     def __init__(
         self,
         technologies: Sequence[str] = ("nuclear", "coal", "gas", "hydro"),
+        must_run: Sequence[str] = (),
         conduct: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
         costs: Sequence[float] = (5.0, 35.0, 45.0, 30.0),
         slopes: Sequence[float] = (3.0, 3.0, 3.0, 3.0),
@@ -246,6 +252,13 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError(
                 f"technologies: unknown {unknown or 'none given'}; choose from {list(TECHNOLOGIES)}"
             )
+        must_run = list(must_run)
+        bad_must_run = [t for t in must_run if t not in TECHNOLOGIES or t in technologies]
+        if bad_must_run:
+            raise ImitgameError(
+                f"must_run: {bad_must_run} must be technologies of {list(TECHNOLOGIES)} "
+                "that are not players"
+            )
         for name, values in (("conduct", conduct), ("costs", costs), ("slopes", slopes)):
             if len(values) != n:
                 raise ImitgameError(f"{name} has {len(values)} entries for {n} technologies")
@@ -284,6 +297,7 @@ class ElectricityMeritMarket(StaticGame):
         if period is not None and len(period) != 2:
             raise ImitgameError(f"period must be [first, last] dates, got {list(period)}")
         self.technologies = technologies
+        self.must_run = must_run
         self.n_tech = n
         self.lags = [int(k) for k in lags]
         self.day_lags = [int(k) for k in day_lags]
@@ -347,6 +361,7 @@ class ElectricityMeritMarket(StaticGame):
         self.param_blocks = blocks
         self.learned_params = [nm for nm, b in zip(names, blocks) if b in learn]
         self.register_buffer("start_theta", torch.tensor(start))
+        self._level_memo: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
         self.register_buffer("conduct", torch.tensor([float(v) for v in conduct]))
         self.register_buffer("capacity_scale", torch.tensor([float(v) for v in capacity_scale]))
         self.register_buffer("cost_shift", torch.tensor(shift))
@@ -401,10 +416,11 @@ class ElectricityMeritMarket(StaticGame):
     def inputs(self, frame: pd.DataFrame) -> tuple[DailyInputs, DailyInputs]:
         """:func:`daily_inputs` under this market's options: with the counterfactual wind scale
         (the played days' own inputs) and as observed (the lagged markets')."""
-        scaled = daily_inputs(frame, self.technologies, self.capacity_margin, self.wind_scale)
+        margin, must_run = self.capacity_margin, self.must_run
+        scaled = daily_inputs(frame, self.technologies, margin, self.wind_scale, must_run)
         if self.wind_scale == 1.0:
             return scaled, scaled
-        return scaled, daily_inputs(frame, self.technologies, self.capacity_margin)
+        return scaled, daily_inputs(frame, self.technologies, margin, 1.0, must_run)
 
     def forecast_contexts(self, view: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:
         """Contexts ``[rows of day, context_dim]`` of ``day`` from ``view`` (what is known at
@@ -592,14 +608,14 @@ class ElectricityMeritMarket(StaticGame):
     def _day_mean_residual(self, theta: Tensor, block: Tensor) -> Tensor:
         """mean_h r_{t,h} ``[...]`` over the 24 hours of a lagged day t, from a ``day_lags``
         context block ``[..., 55 + n]`` (its weekday, K, 24 residual demands and 24 prices). The
-        24 hours of a played day share the block: with one θ, each distinct day is cleared once
-        (24 markets) and the result gathered back, not 24 times."""
+        24 hours of a played day share the block: with one θ, each run of equal blocks (a day's
+        hours are consecutive rows) is cleared once (24 markets) and gathered back, not 24 times."""
         n = self.n_tech
         shared = theta.shape[:-1].numel() == 1
         rows = block
         if shared:
             flat = block.reshape(-1, block.shape[-1])
-            rows, inverse = torch.unique(flat, dim=0, return_inverse=True)
+            rows, inverse = torch.unique_consecutive(flat, dim=0, return_inverse=True)
             theta = theta.reshape(-1)
         lead = rows.shape[:-1]
         hours = torch.eye(24, dtype=block.dtype, device=block.device).expand(*lead, 24, 24)
@@ -630,6 +646,39 @@ class ElectricityMeritMarket(StaticGame):
         lagged = torch.cat([hour, block[..., :-1]], -1)
         return block[..., -1] - self.base_price(theta, lagged, offset=24, played=False)
 
+    def _memo_level(self, theta: Tensor, context: Tensor) -> Tensor:
+        """:meth:`level`, computed once for the same θ (by value) and contexts (the same
+        storage, unmodified): one step of a fit asks for κ of the same hours several times (the
+        equilibrium, its price, the regret's payoffs and best responses, each with its own copy
+        of θ), and κ clears every lagged market. A result that carries a graph is dropped as soon
+        as a backward pass runs through it (its graph is then freed)."""
+        key = (
+            context.data_ptr(), tuple(context.shape), context.stride(), context._version,
+            tuple(theta.shape), theta.dtype, theta.device, theta.requires_grad,
+            torch.is_grad_enabled(),
+        )  # fmt: skip
+        hit = self._level_memo.get(key)
+        if hit is not None and torch.equal(hit[0], theta):
+            return hit[2]
+        kappa = self.level(theta, context)
+        # the context itself is held, so that its storage cannot be reused while the key lives
+        entry = (theta.detach().clone(), context, kappa)
+        if kappa.requires_grad:
+
+            def forget(grad: Tensor) -> None:
+                if self._level_memo.get(key) is entry:
+                    del self._level_memo[key]
+
+            kappa.register_hook(forget)
+        if len(self._level_memo) >= 8:
+            self._level_memo.clear()
+        self._level_memo[key] = entry
+        return kappa
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        return {**state, "_level_memo": {}}  # a copy starts without the graphs of this one
+
     def _state(self, theta: Tensor, context: Tensor) -> dict[str, Tensor]:
         """The per-hour quantities, computed once per distinct context (the regret estimator
         broadcasts contexts over its deviation rows) and expanded back."""
@@ -637,7 +686,7 @@ class ElectricityMeritMarket(StaticGame):
         context = _unexpanded(context)
         p = self._split(theta)
         market = self._market(p, context, 24, played=True)
-        kappa = self.level(theta, context)
+        kappa = self._memo_level(theta, context)
         full = market["capacity"].shape[:-1]
         n_batch = torch.broadcast_shapes(batch, full)
         return {

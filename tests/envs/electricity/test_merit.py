@@ -185,6 +185,64 @@ def test_day_lag_filter_reads_the_mean_residual_of_the_day(spain):
     assert torch.allclose(per_row, level, atol=1e-12)
 
 
+def test_must_run_technology_leaves_the_game_and_demand_by_its_output_of_d_minus_1(spain):
+    """``must_run=[nuclear]``: nuclear is no player, and every hour's residual demand of D is
+    lower by nuclear's mean output over the 24 hours of D−1 (GW)."""
+    period = {"frame": spain, "period": ["2016-05-09", "2016-05-10"]}
+    game = ElectricityMeritMarket(**period)
+    without = ElectricityMeritMarket(
+        technologies=["coal", "gas", "hydro"],
+        must_run=["nuclear"],
+        conduct=[0, 0, 0],
+        costs=[35, 45, 30],
+        slopes=[3, 3, 3],
+        **period,
+    )
+    assert without.possible_agents == ["coal", "gas", "hydro"]
+    residual = game.observed_contexts()[:, 31]  # R, after the hour and weekday indicators
+    lower = without.observed_contexts()[:, 31]
+    nuclear = spain.set_index("date").loc["2016-05-09", "generation nuclear"].mean() / 1000
+    assert torch.allclose(residual[24:] - lower[24:], torch.tensor(nuclear).expand(24))
+
+
+def test_cost_level_is_reused_for_the_same_theta_and_dropped_after_backward(spain):
+    """κ clears every lagged market, so the market reuses it for a θ of the same values on the
+    same contexts (θ rebuilt as a new tensor, as a fit does for each term); the gradient through
+    the reused κ is the gradient of a fresh one; after a backward pass through it, the next
+    call computes κ afresh (no freed graph is reused); a deep copy starts empty."""
+    import copy
+
+    game = ElectricityMeritMarket(frame=spain, period=["2016-05-09", "2016-05-11"], day_lags=[1])
+    x = game.observed_contexts()
+    calls = []
+    level = game.level
+    game.level = lambda *args: calls.append(1) or level(*args)
+    learned = game.initial_theta().clone().requires_grad_()
+
+    def theta() -> torch.Tensor:
+        return learned * 1.0  # a new tensor of the same values, as ``Stabilizer.theta()``
+
+    loss = game.price(game.equilibrium(theta(), x), theta(), x).square().sum()
+    assert len(calls) == 1
+    (gradient,) = torch.autograd.grad(loss, learned)
+    again = game.price(game.equilibrium(theta(), x), theta(), x).square().sum()
+    assert len(calls) == 2  # the backward pass dropped the first κ
+    (same,) = torch.autograd.grad(again, learned)
+    assert torch.allclose(gradient, same, rtol=1e-12)
+    fresh = ElectricityMeritMarket(frame=spain, period=["2016-05-09", "2016-05-11"], day_lags=[1])
+    direct = fresh.price(fresh.equilibrium(theta(), x), theta(), x).square().sum()
+    assert torch.allclose(torch.autograd.grad(direct, learned)[0], gradient, rtol=1e-12)
+    with torch.no_grad():
+        shifted = learned + 1.0
+        game.level(shifted, x)
+        calls.clear()
+        game.equilibrium(shifted, x)
+        game.equilibrium(shifted.clone(), x)
+    assert len(calls) == 1  # a new θ: computed once, then reused
+    game.price(game.equilibrium(theta(), x), theta(), x)  # leaves a κ with a graph
+    assert copy.deepcopy(game)._level_memo == {}
+
+
 def test_weekday_markup_is_a_cost_shift_of_that_weekday_only(spain):
     """``weekday_effect=cost``: ω_wd is a markup on every technology's marginal cost on that
     weekday, so ω_mon = 5 clears Monday's market like costs 5 higher and leaves Tuesday's as is;
@@ -318,6 +376,8 @@ def test_generation_is_observed_in_training_only_when_asked(spain):
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ImitgameError, match="technologies"):
         ElectricityMeritMarket(technologies=["nuclear", "fusion"])
+    with pytest.raises(ImitgameError, match=r"must_run: \['hydro'\] must be technologies"):
+        ElectricityMeritMarket(must_run=["hydro"])
     with pytest.raises(ImitgameError, match="conduct has 1 entries"):
         ElectricityMeritMarket(conduct=[0.0])
     with pytest.raises(ImitgameError, match="capacity_scale"):
