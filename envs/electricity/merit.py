@@ -651,7 +651,12 @@ class ElectricityMeritMarket(StaticGame):
         storage, unmodified): one step of a fit asks for κ of the same hours several times (the
         equilibrium, its price, the regret's payoffs and best responses, each with its own copy
         of θ), and κ clears every lagged market. A result that carries a graph is dropped as soon
-        as a backward pass runs through it (its graph is then freed)."""
+        as a backward pass runs through it (its graph is then freed). Under a ``torch.func``
+        transform (vmap, grad: the identifiability check) the tensors have no storage to key on,
+        and κ is computed afresh."""
+        transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+        if transforms_active is not None and transforms_active():
+            return self.level(theta, context)
         key = (
             context.data_ptr(), tuple(context.shape), context.stride(), context._version,
             tuple(theta.shape), theta.dtype, theta.device, theta.requires_grad,

@@ -19,6 +19,7 @@ from envs.electricity.forecast import settings
 from envs.electricity.merit import ElectricityMeritMarket, clear, supply
 from imitgame.config import SimulacralConfig
 from imitgame.errors import ImitgameError
+from imitgame.problems.identifiability import check_identifiability
 from imitgame.problems.simulacral import (
     build_simulacral,
     equilibrium_regret,
@@ -241,6 +242,18 @@ def test_cost_level_is_reused_for_the_same_theta_and_dropped_after_backward(spai
     assert len(calls) == 1  # a new θ: computed once, then reused
     game.price(game.equilibrium(theta(), x), theta(), x)  # leaves a κ with a graph
     assert copy.deepcopy(game)._level_memo == {}
+
+
+def test_identifiability_check_runs_through_torch_func_transforms():
+    """The first-order-condition Jacobian (vmap of jacrev over the payoffs) bypasses κ's reuse:
+    a transform's tensors have no storage to key on."""
+    game = ElectricityMeritMarket(synthetic_days=2)
+    x = game.observed_contexts()[None]
+    theta = game.true_params[None]
+    actions = game.equilibrium(theta[:, None], x)
+    learned = torch.arange(theta.shape[-1])
+    result = check_identifiability(game, actions, theta, learned, x)
+    assert result.n_learned == theta.shape[-1] and int(result.rank[0]) > 0
 
 
 def test_weekday_markup_is_a_cost_shift_of_that_weekday_only(spain):
