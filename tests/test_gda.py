@@ -132,3 +132,25 @@ def test_state_dict_round_trip_continues_identically():
 def test_bad_config_is_rejected(field, value):
     with pytest.raises(ImitgameError, match=field):
         GDAConfig(**{field: value})
+
+
+def test_stabilizer_hands_out_one_theta_until_it_changes_or_a_backward_pass():
+    """``Stabilizer.theta()`` is one tensor while θ's entries and the grad mode stay (a game
+    may key what it computes from θ on its identity); a new one after a backward pass through
+    it (its graph is freed), after a step, under ``no_grad``, and in a deep copy."""
+    game = Cournot()
+    theta_true = game.true_params[None].clone()
+    stab = _inverse(game, theta_true, iterations=1).objective.stabilizer
+    first = stab.theta()
+    assert stab.theta() is first
+    first.sum().backward()
+    second = stab.theta()
+    assert second is not first and torch.equal(second, first)
+    (second**2).sum().backward()  # a second backward pass works: no freed graph is reused
+    with torch.no_grad():
+        detached = stab.theta()
+        assert detached is not second and not detached.requires_grad
+        stab.theta_learned.sub_(1.0)  # a step
+    stepped = stab.theta()
+    assert stepped is not second and not torch.equal(stepped, second)
+    assert copy.deepcopy(stab)._theta_memo is None

@@ -647,27 +647,33 @@ class ElectricityMeritMarket(StaticGame):
         return block[..., -1] - self.base_price(theta, lagged, offset=24, played=False)
 
     def _memo_level(self, theta: Tensor, context: Tensor) -> Tensor:
-        """:meth:`level`, computed once for the same θ (by value) and contexts (the same
-        storage, unmodified): one step of a fit asks for κ of the same hours several times (the
-        equilibrium, its price, the regret's payoffs and best responses, each with its own copy
-        of θ), and κ clears every lagged market. A result that carries a graph is dropped as soon
-        as a backward pass runs through it (its graph is then freed). Under a ``torch.func``
-        transform (vmap, grad: the identifiability check) the tensors have no storage to key on,
-        and κ is computed afresh."""
+        """:meth:`level`, computed once per θ and contexts (the same storage, unmodified): one
+        step of a fit asks for κ of the same hours several times (the equilibrium, its price,
+        the regret's payoffs and best responses), and κ clears every lagged market. A θ that
+        carries a gradient is matched by identity (the same tensor, or a view of it, as
+        ``Stabilizer.theta()`` hands out within a step: its identity says where the gradient
+        flows); one without, by value. A κ that carries a graph is dropped as soon as a backward
+        pass runs through it (its graph is then freed). Under a ``torch.func`` transform (vmap,
+        grad: the identifiability check) the tensors have no storage to key on, and κ is
+        computed afresh."""
         transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
         if transforms_active is not None and transforms_active():
             return self.level(theta, context)
+        source = theta._base if theta._base is not None else theta
+        tracked = theta.requires_grad
         key = (
             context.data_ptr(), tuple(context.shape), context.stride(), context._version,
-            tuple(theta.shape), theta.dtype, theta.device, theta.requires_grad,
-            torch.is_grad_enabled(),
+            tuple(theta.shape), theta.stride(), theta.dtype, theta.device, tracked,
+            torch.is_grad_enabled(), id(source) if tracked else None,
+            source._version if tracked else None, theta.storage_offset() if tracked else None,
         )  # fmt: skip
         hit = self._level_memo.get(key)
-        if hit is not None and torch.equal(hit[0], theta):
+        if hit is not None and (hit[0] is source if tracked else torch.equal(hit[0], theta)):
             return hit[2]
         kappa = self.level(theta, context)
-        # the context itself is held, so that its storage cannot be reused while the key lives
-        entry = (theta.detach().clone(), context, kappa)
+        # the context and θ's source are held, so that neither storage nor id can be reused
+        # while the key lives
+        entry = (source if tracked else theta.detach().clone(), context, kappa)
         if kappa.requires_grad:
 
             def forget(grad: Tensor) -> None:

@@ -48,6 +48,7 @@ class Stabilizer(nn.Module):
         self.theta_learned = nn.Parameter(theta_init[:, index].detach().clone())
         self.profile_strategy = profile
         self._observation_loss = observation_loss
+        self._theta_memo: tuple[tuple, Tensor] | None = None
         self.project()
 
     @property
@@ -64,10 +65,35 @@ class Stabilizer(nn.Module):
         The learned entries are read through a clamp onto Θ: after every step they lie inside it
         anyway (the identity, gradient included), but a line search's trial point outside Θ is
         evaluated at its projection, with no gradient pushing further out — the game is never
-        called outside its parameter box."""
+        called outside its parameter box.
+
+        Until θ's entries change, every call returns the same tensor (a new one once a backward
+        pass has run through it, which frees its graph): the terms of one evaluation then share
+        one θ, and a game may reuse what it computed from it (the tensor's identity says where
+        its gradient flows)."""
+        key = (
+            self.theta_learned.data_ptr(), self.theta_learned._version,
+            self.theta_fixed.data_ptr(), self.theta_fixed._version,
+            self.low._version, self.high._version, torch.is_grad_enabled(),
+        )  # fmt: skip
+        memo = self._theta_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
         idx = self.learn_index
         learned = self.theta_learned.clamp(self.low[idx], self.high[idx])
-        return self.theta_fixed.index_copy(1, idx, learned)
+        theta = self.theta_fixed.index_copy(1, idx, learned)
+        if theta.requires_grad:
+
+            def forget(grad: Tensor) -> None:
+                if self._theta_memo is not None and self._theta_memo[1] is theta:
+                    self._theta_memo = None
+
+            theta.register_hook(forget)
+        self._theta_memo = (key, theta)
+        return theta
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_theta_memo": None}  # a copy builds its own θ
 
     def profile(self) -> Strategy:
         """π as played under the current θ (a profile derived from θ is evaluated here)."""

@@ -207,40 +207,47 @@ def test_must_run_technology_leaves_the_game_and_demand_by_its_output_of_d_minus
 
 
 def test_cost_level_is_reused_for_the_same_theta_and_dropped_after_backward(spain):
-    """κ clears every lagged market, so the market reuses it for a θ of the same values on the
-    same contexts (θ rebuilt as a new tensor, as a fit does for each term); the gradient through
-    the reused κ is the gradient of a fresh one; after a backward pass through it, the next
-    call computes κ afresh (no freed graph is reused); a deep copy starts empty."""
+    """κ clears every lagged market, so the market reuses it for the same θ on the same
+    contexts: the same tensor (or a view of it) where θ carries a gradient, as a fit's
+    ``Stabilizer.theta()`` hands out within a step; equal values where it does not. The gradient
+    through the reused κ is the gradient of a fresh one; after a backward pass through it the
+    next call computes κ afresh (no freed graph is reused); a second leaf of the same values
+    gets its own κ (its gradient flows to it); a deep copy starts empty."""
     import copy
 
-    game = ElectricityMeritMarket(frame=spain, period=["2016-05-09", "2016-05-11"], day_lags=[1])
+    period = {"frame": spain, "period": ["2016-05-09", "2016-05-11"], "day_lags": [1]}
+    game = ElectricityMeritMarket(**period)
     x = game.observed_contexts()
     calls = []
     level = game.level
     game.level = lambda *args: calls.append(1) or level(*args)
     learned = game.initial_theta().clone().requires_grad_()
+    theta = learned * 1.0  # one θ for the step, as ``Stabilizer.theta()``
 
-    def theta() -> torch.Tensor:
-        return learned * 1.0  # a new tensor of the same values, as ``Stabilizer.theta()``
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        return game.price(game.equilibrium(theta, x), theta[None][0], x).square().sum()
 
-    loss = game.price(game.equilibrium(theta(), x), theta(), x).square().sum()
-    assert len(calls) == 1
-    (gradient,) = torch.autograd.grad(loss, learned)
-    again = game.price(game.equilibrium(theta(), x), theta(), x).square().sum()
-    assert len(calls) == 2  # the backward pass dropped the first κ
-    (same,) = torch.autograd.grad(again, learned)
-    assert torch.allclose(gradient, same, rtol=1e-12)
-    fresh = ElectricityMeritMarket(frame=spain, period=["2016-05-09", "2016-05-11"], day_lags=[1])
-    direct = fresh.price(fresh.equilibrium(theta(), x), theta(), x).square().sum()
+    (gradient,) = torch.autograd.grad(loss(theta), learned)
+    assert len(calls) == 1  # the equilibrium and its price (through a view of θ) share κ
+    fresh = ElectricityMeritMarket(**period)
+    theta = learned * 1.0
+    direct = fresh.price(fresh.equilibrium(theta, x), theta, x).square().sum()
     assert torch.allclose(torch.autograd.grad(direct, learned)[0], gradient, rtol=1e-12)
+    calls.clear()
+    (leaf,) = torch.autograd.grad(loss(learned), learned)
+    (again,) = torch.autograd.grad(loss(learned), learned)  # the same leaf, after a backward
+    assert len(calls) == 2 and torch.allclose(leaf, gradient, rtol=1e-12)
+    assert torch.allclose(again, gradient, rtol=1e-12)
+    loss(learned)  # κ with a graph to ``learned``, not consumed
+    other = learned.detach().clone().requires_grad_()  # the same values, another leaf
+    (to_other,) = torch.autograd.grad(loss(other), other)
+    assert torch.allclose(to_other, gradient, rtol=1e-12)
     with torch.no_grad():
         shifted = learned + 1.0
-        game.level(shifted, x)
         calls.clear()
         game.equilibrium(shifted, x)
         game.equilibrium(shifted.clone(), x)
-    assert len(calls) == 1  # a new θ: computed once, then reused
-    game.price(game.equilibrium(theta(), x), theta(), x)  # leaves a κ with a graph
+    assert len(calls) == 1  # without a gradient: equal values share κ
     assert copy.deepcopy(game)._level_memo == {}
 
 
