@@ -137,7 +137,8 @@ def test_bad_config_is_rejected(field, value):
 def test_stabilizer_hands_out_one_theta_until_it_changes_or_a_backward_pass():
     """``Stabilizer.theta()`` is one tensor while θ's entries and the grad mode stay (a game
     may key what it computes from θ on its identity); a new one after a backward pass through
-    it (its graph is freed), after a step, under ``no_grad``, and in a deep copy."""
+    it (its graph is freed), after a step (or a write through ``.data``), under ``no_grad``,
+    and in a deep copy."""
     game = Cournot()
     theta_true = game.true_params[None].clone()
     stab = _inverse(game, theta_true, iterations=1).objective.stabilizer
@@ -153,4 +154,6 @@ def test_stabilizer_hands_out_one_theta_until_it_changes_or_a_backward_pass():
         stab.theta_learned.sub_(1.0)  # a step
     stepped = stab.theta()
     assert stepped is not second and not torch.equal(stepped, second)
+    stab.theta_learned.data.add_(1.0)  # a write the version counter does not see
+    assert not torch.equal(stab.theta(), stepped)
     assert copy.deepcopy(stab)._theta_memo is None

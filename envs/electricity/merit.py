@@ -361,7 +361,7 @@ class ElectricityMeritMarket(StaticGame):
         self.param_blocks = blocks
         self.learned_params = [nm for nm, b in zip(names, blocks) if b in learn]
         self.register_buffer("start_theta", torch.tensor(start))
-        self._level_memo: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
+        self._level_memo: dict[tuple, tuple[Tensor | None, Tensor, Tensor, Tensor]] = {}
         self.register_buffer("conduct", torch.tensor([float(v) for v in conduct]))
         self.register_buffer("capacity_scale", torch.tensor([float(v) for v in capacity_scale]))
         self.register_buffer("cost_shift", torch.tensor(shift))
@@ -652,10 +652,10 @@ class ElectricityMeritMarket(StaticGame):
         the regret's payoffs and best responses), and κ clears every lagged market. A θ that
         carries a gradient is matched by identity (the same tensor, or a view of it, as
         ``Stabilizer.theta()`` hands out within a step: its identity says where the gradient
-        flows); one without, by value. A κ that carries a graph is dropped as soon as a backward
-        pass runs through it (its graph is then freed). Under a ``torch.func`` transform (vmap,
-        grad: the identifiability check) the tensors have no storage to key on, and κ is
-        computed afresh."""
+        flows) and by value; one without, by value. A κ that carries a graph is dropped as soon
+        as a backward pass runs through it (its graph is then freed). Under a ``torch.func``
+        transform (vmap, grad: the identifiability check) the tensors have no storage to key on,
+        and κ is computed afresh."""
         transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
         if transforms_active is not None and transforms_active():
             return self.level(theta, context)
@@ -668,12 +668,14 @@ class ElectricityMeritMarket(StaticGame):
             source._version if tracked else None, theta.storage_offset() if tracked else None,
         )  # fmt: skip
         hit = self._level_memo.get(key)
-        if hit is not None and (hit[0] is source if tracked else torch.equal(hit[0], theta)):
-            return hit[2]
+        # values compared too: a write through ``.data`` (gradcheck's) leaves the version as is
+        same = hit is not None and hit[0] is (source if tracked else None)
+        if same and torch.equal(hit[1], theta):
+            return hit[3]
         kappa = self.level(theta, context)
         # the context and θ's source are held, so that neither storage nor id can be reused
         # while the key lives
-        entry = (source if tracked else theta.detach().clone(), context, kappa)
+        entry = (source if tracked else None, theta.detach().clone(), context, kappa)
         if kappa.requires_grad:
 
             def forget(grad: Tensor) -> None:

@@ -48,7 +48,7 @@ class Stabilizer(nn.Module):
         self.theta_learned = nn.Parameter(theta_init[:, index].detach().clone())
         self.profile_strategy = profile
         self._observation_loss = observation_loss
-        self._theta_memo: tuple[tuple, Tensor] | None = None
+        self._theta_memo: tuple[tuple, Tensor, Tensor] | None = None
         self.project()
 
     @property
@@ -77,19 +77,20 @@ class Stabilizer(nn.Module):
             self.low._version, self.high._version, torch.is_grad_enabled(),
         )  # fmt: skip
         memo = self._theta_memo
-        if memo is not None and memo[0] == key:
-            return memo[1]
+        # the values compared too: a write through ``.data`` leaves the version as it was
+        if memo is not None and memo[0] == key and torch.equal(memo[1], self.theta_learned):
+            return memo[2]
         idx = self.learn_index
         learned = self.theta_learned.clamp(self.low[idx], self.high[idx])
         theta = self.theta_fixed.index_copy(1, idx, learned)
         if theta.requires_grad:
 
             def forget(grad: Tensor) -> None:
-                if self._theta_memo is not None and self._theta_memo[1] is theta:
+                if self._theta_memo is not None and self._theta_memo[2] is theta:
                     self._theta_memo = None
 
             theta.register_hook(forget)
-        self._theta_memo = (key, theta)
+        self._theta_memo = (key, self.theta_learned.detach().clone(), theta)
         return theta
 
     def __getstate__(self) -> dict:
