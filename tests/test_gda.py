@@ -155,5 +155,8 @@ def test_stabilizer_hands_out_one_theta_until_it_changes_or_a_backward_pass():
     stepped = stab.theta()
     assert stepped is not second and not torch.equal(stepped, second)
     stab.theta_learned.data.add_(1.0)  # a write the version counter does not see
-    assert not torch.equal(stab.theta(), stepped)
+    renewed = stab.theta()
+    assert not torch.equal(renewed, stepped)
+    renewed.detach().zero_()  # a caller writes into the θ it was handed
+    assert not torch.equal(stab.theta(), renewed)
     assert copy.deepcopy(stab)._theta_memo is None

@@ -48,7 +48,7 @@ class Stabilizer(nn.Module):
         self.theta_learned = nn.Parameter(theta_init[:, index].detach().clone())
         self.profile_strategy = profile
         self._observation_loss = observation_loss
-        self._theta_memo: tuple[tuple, Tensor, Tensor] | None = None
+        self._theta_memo: tuple[tuple, Tensor, Tensor, int] | None = None
         self.project()
 
     @property
@@ -78,7 +78,12 @@ class Stabilizer(nn.Module):
         )  # fmt: skip
         memo = self._theta_memo
         # the values compared too: a write through ``.data`` leaves the version as it was
-        if memo is not None and memo[0] == key and torch.equal(memo[1], self.theta_learned):
+        if (
+            memo is not None
+            and memo[0] == key
+            and memo[2]._version == memo[3]  # nobody wrote into the θ handed out
+            and torch.equal(memo[1], self.theta_learned)
+        ):
             return memo[2]
         idx = self.learn_index
         learned = self.theta_learned.clamp(self.low[idx], self.high[idx])
@@ -90,7 +95,7 @@ class Stabilizer(nn.Module):
                     self._theta_memo = None
 
             theta.register_hook(forget)
-        self._theta_memo = (key, self.theta_learned.detach().clone(), theta)
+        self._theta_memo = (key, self.theta_learned.detach().clone(), theta, theta._version)
         return theta
 
     def __getstate__(self) -> dict:
