@@ -41,11 +41,14 @@ def market(env: dict, memo: bool) -> tuple[ElectricityMeritMarket, list]:
 
 
 def start_gradient(env: dict, memo: bool) -> torch.Tensor:
-    """∇θ of the price fit Σ (P(π(θ), θ) − P_obs)² at the start, θ read twice as a fit does."""
+    """∇θ of the price fit Σ (P(π(θ), θ) − P_obs)² at the start: one θ tensor read by the
+    equilibrium and its price, as ``Stabilizer.theta()`` hands it out within a step (so that the
+    shipped market reuses κ between them)."""
     game, _ = market(env, memo)
     x, observed = game.observed_contexts(), game.observed_outcomes()[:, 0]
     learned = game.initial_theta().clone().requires_grad_()
-    price = game.price(game.equilibrium(learned * 1.0, x), learned * 1.0, x)
+    theta = learned * 1.0
+    price = game.price(game.equilibrium(theta, x), theta, x)
     return torch.autograd.grad((price - observed).square().sum(), learned)[0]
 
 
