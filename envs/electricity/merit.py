@@ -35,6 +35,10 @@ With ``last_hour``, κ also weighs (δ) the residual at 23:00 of D−1, the fres
 known at midnight of D; given a list of hours of D−1, one weight δ_k per hour k (a fuller picture of
 yesterday's level than the same hour alone).
 
+With ``slope_capacity`` K₀ (GW; one, or one per technology with null for a fixed slope), d_j is
+the slope at K_j = K₀ and the day's slope is d_j K₀ / K_j: the fleet's costs span
+[c_j, c_j + d_j K₀] whatever share of it is available, so more capacity makes its supply flatter.
+
 With ``weekday_blocks`` B > 1, ω is one markup per weekday and block of 24/B consecutive hours
 (ω_wd,h//(24/B)): the night after a weekend is not the working day that follows it.
 
@@ -70,6 +74,7 @@ from imitgame import StaticGame
 from imitgame.errors import ImitgameError
 
 GW = 1000.0  # MW per GW: quantities are in GW
+MIN_CAPACITY = 0.1  # GW: K_j below it counts as this in d_j K₀ / K_j (a removed technology)
 #: the data columns of each technology a player stands for (summed)
 TECHNOLOGIES = {
     "nuclear": ("generation nuclear",),
@@ -225,6 +230,7 @@ class ElectricityMeritMarket(StaticGame):
         observe_generation: bool = False,
         capacity_margin: float = 1.0,
         scarcity_slope: float = 200.0,
+        slope_capacity: float | Sequence[float | None] | None = None,
         data_path: str | None = None,
         train_start: str | None = None,
         train_end: str | None = None,
@@ -288,6 +294,14 @@ class ElectricityMeritMarket(StaticGame):
             raise ImitgameError("day_lags, last_hour need data (the synthetic market has none)")
         if wind_scale < 0 or capacity_margin <= 0 or scarcity_slope <= 0:
             raise ImitgameError("wind_scale >= 0, capacity_margin > 0, scarcity_slope > 0 needed")
+        if slope_capacity is None or np.isscalar(slope_capacity):
+            slope_capacity = [slope_capacity] * n
+        reference = [0.0 if v is None else float(v) for v in slope_capacity]
+        if len(reference) != n or any(v <= 0 for v in slope_capacity if v is not None):
+            raise ImitgameError(
+                f"slope_capacity must be > 0 GW or null, once or per technology ({n}), "
+                f"got {slope_capacity}"
+            )
         if recency_days is not None and recency_days <= 0:
             raise ImitgameError(f"recency_days must be > 0 or null, got {recency_days}")
         if season_days is not None and season_days <= 0:
@@ -365,6 +379,7 @@ class ElectricityMeritMarket(StaticGame):
         self.register_buffer("conduct", torch.tensor([float(v) for v in conduct]))
         self.register_buffer("capacity_scale", torch.tensor([float(v) for v in capacity_scale]))
         self.register_buffer("cost_shift", torch.tensor(shift))
+        self.register_buffer("slope_capacity", torch.tensor(reference))  # K₀_j (GW; 0: d_j fixed)
         self.frame: pd.DataFrame | None = None
         self.train_days: list[pd.Timestamp] = []
         if data_path is None and frame is None:
@@ -563,6 +578,15 @@ class ElectricityMeritMarket(StaticGame):
             cost = cost + shift[..., None]
         return {"base": base, "capacity": capacity, "c": cost}
 
+    def _cost_slope(self, p: dict[str, Tensor], capacity: Tensor) -> Tensor:
+        """The marginal-cost slope of the day ``[..., n]``: d_j, or with ``slope_capacity`` K₀
+        d_j K₀ / K_j (a fleet whose costs span [c_j, c_j + d_j K₀] whatever share of it is
+        available: more capacity, a flatter supply)."""
+        if not self.slope_capacity.any():
+            return p["d"]
+        spread = self.slope_capacity / capacity.clamp(min=MIN_CAPACITY)
+        return p["d"] * torch.where(self.slope_capacity > 0, spread, torch.ones_like(spread))
+
     def _supply_slope(self, p: dict[str, Tensor]) -> Tensor:
         """s_j = ν_j b + d_j ``[..., n]``."""
         return self.conduct * p["b"][..., None] + p["d"]
@@ -573,7 +597,7 @@ class ElectricityMeritMarket(StaticGame):
         """y ``[...]``: the clearing price of the market at ``offset`` without the level κ."""
         p = self._split(theta)
         market = self._market(p, context, offset, played)
-        slope = self._supply_slope(p)
+        slope = self._supply_slope({**p, "d": self._cost_slope(p, market["capacity"])})
         return clear(market["base"], p["b"], market["c"], slope, market["capacity"], self.scarcity)
 
     def level(self, theta: Tensor, context: Tensor) -> Tensor:
@@ -708,6 +732,7 @@ class ElectricityMeritMarket(StaticGame):
             "capacity": market["capacity"].expand(*n_batch, self.n_tech),
             "kappa": kappa.expand(n_batch),
             "c": market["c"].expand(*n_batch, self.n_tech),
+            "d": self._cost_slope(p, market["capacity"]).expand(*n_batch, self.n_tech),
         }
 
     def price(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:

@@ -206,6 +206,24 @@ def test_must_run_technology_leaves_the_game_and_demand_by_its_output_of_d_minus
     assert torch.allclose(residual[24:] - lower[24:], torch.tensor(nuclear).expand(24))
 
 
+def test_slope_capacity_spans_a_fixed_cost_range_over_the_available_capacity(spain):
+    """``slope_capacity`` K₀: a technology's slope on day D is d_j K₀ / K_j — the market clears
+    as the fixed-slope market whose d_j is that day's; it stays a game (check_game)."""
+    day = {"frame": spain, "period": ["2016-05-09", "2016-05-09"]}
+    scaled = ElectricityMeritMarket(**day, slope_capacity=7.0)
+    fixed = ElectricityMeritMarket(**day)
+    x = scaled.observed_contexts()
+    capacity = x[0, 32 : 32 + scaled.n_tech]  # K_j of D (GW), after hour, weekday and R
+    assert torch.allclose(x[:, 32:36], capacity.expand(24, -1))
+    theta = scaled.initial_theta()
+    d = slice(scaled.n_tech, 2 * scaled.n_tech)
+    same = theta.clone()
+    same[d] = theta[d] * 7.0 / capacity
+    assert not torch.allclose(same, theta)
+    assert torch.allclose(scaled.base_price(theta, x), fixed.base_price(same, x))
+    check_game(ElectricityMeritMarket(synthetic_days=5, slope_capacity=7.0))
+
+
 def test_cost_level_is_reused_for_the_same_theta_and_dropped_after_backward(spain):
     """κ clears every lagged market, so the market reuses it for the same θ on the same
     contexts: the same tensor (or a view of it) where θ carries a gradient, as a fit's
@@ -408,6 +426,8 @@ def test_bad_options_are_one_line_errors():
         ElectricityMeritMarket(data_path="spain", last_hour=[23, 24])
     with pytest.raises(ImitgameError, match="season_days must be > 0"):
         ElectricityMeritMarket(season_days=0)
+    with pytest.raises(ImitgameError, match="slope_capacity must be > 0"):
+        ElectricityMeritMarket(slope_capacity=0)
     with pytest.raises(ImitgameError, match="weekday_blocks must divide 24"):
         ElectricityMeritMarket(weekday_blocks=5)
 
