@@ -726,14 +726,17 @@ class ElectricityMeritMarket(StaticGame):
         kappa = self._memo_level(theta, context)
         full = market["capacity"].shape[:-1]
         n_batch = torch.broadcast_shapes(batch, full)
-        return {
+        state = {
             **p,
             "base": market["base"].expand(n_batch),
             "capacity": market["capacity"].expand(*n_batch, self.n_tech),
             "kappa": kappa.expand(n_batch),
             "c": market["c"].expand(*n_batch, self.n_tech),
-            "d": self._cost_slope(p, market["capacity"]).expand(*n_batch, self.n_tech),
         }
+        if self.slope_capacity.any():  # else d_j as θ holds it (a fixed slope: same rounding)
+            slope = self._cost_slope(p, market["capacity"])
+            state["d"] = slope.expand(*n_batch, self.n_tech)
+        return state
 
     def price(self, actions: Tensor, theta: Tensor, context: Tensor) -> Tensor:
         """P = α_h + ω_wd + b (R − Q) ``[...]``."""
