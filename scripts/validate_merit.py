@@ -26,6 +26,7 @@ from imitgame.errors import ImitgameError
 from imitgame.problems.simulacral import equilibrium_regret, fit, problem_from_game, score
 
 ROOT = Path(__file__).resolve().parents[1]
+JITTER = 1e-12  # relative move of the start with --start-jitter: rounding-sized
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -39,6 +40,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=ROOT / "runs/validate_merit.jsonl")
     parser.add_argument(
         "--predictions", type=Path, default=None, help="CSV of date, hour, actual, model"
+    )
+    parser.add_argument(
+        "--start-jitter",
+        type=int,
+        default=0,
+        help="seed: move the start θ₀ by 1e-12 relative (θ₀ (1 + 1e-12 ε)), to measure how far "
+        "rounding alone moves the fit (0: the start as configured)",
     )
     parser.add_argument("overrides", nargs="*", help="env.KEY=VALUE or algo.KEY=VALUE")
     args = parser.parse_args(argv)
@@ -58,6 +66,10 @@ def main(argv: list[str] | None = None) -> dict:
     fit_env = {**env, "data_path": None, "train_start": str(start.date()), "window_days": None}
     fit_env["train_end"] = args.fit_end
     game = ElectricityMeritMarket(**fit_env, frame=frame)
+    if args.start_jitter:
+        generator = torch.Generator().manual_seed(args.start_jitter)
+        noise = torch.randn(game.start_theta.shape, generator=generator)
+        game.start_theta.mul_(1 + JITTER * noise)
     started = time.perf_counter()
     problem, _ = problem_from_game(game, algo_config)
     fit(problem)
@@ -78,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         table.to_csv(args.predictions, index=False)
     row = {
         "overrides": args.overrides,
+        "start_jitter": args.start_jitter,
         "fit_days": fit_days,
         "val_mae": float((pred - actual).abs().mean()),
         "val_mse": float(((pred - actual) ** 2).mean()),

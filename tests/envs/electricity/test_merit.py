@@ -462,3 +462,10 @@ def test_validation_script_scores_held_out_days(tmp_path):
     assert np.isfinite(row["val_mae"]) and row["val_mse"] >= row["val_mae"] ** 2 - 1e-9
     assert row["regret_val"] <= 1e-6
     assert len(out.read_text().splitlines()) == 1
+    # --start-jitter moves the start by rounding's size: the same fit, not the same digits
+    jittered = validate_merit.main(
+        [*args, "--out", str(out), "--start-jitter", "1", "algo.iterations=3"]
+    )
+    assert jittered["start_jitter"] == 1 and row["start_jitter"] == 0
+    assert jittered["theta"] != row["theta"]
+    assert len(out.read_text().splitlines()) == 2
