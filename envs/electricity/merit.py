@@ -380,6 +380,7 @@ class ElectricityMeritMarket(StaticGame):
         self.register_buffer("capacity_scale", torch.tensor([float(v) for v in capacity_scale]))
         self.register_buffer("cost_shift", torch.tensor(shift))
         self.register_buffer("slope_capacity", torch.tensor(reference))  # K₀_j (GW; 0: d_j fixed)
+        self._scaled_slopes = any(reference)  # a Python bool: no device sync on the hot path
         self.frame: pd.DataFrame | None = None
         self.train_days: list[pd.Timestamp] = []
         if data_path is None and frame is None:
@@ -582,7 +583,7 @@ class ElectricityMeritMarket(StaticGame):
         """The marginal-cost slope of the day ``[..., n]``: d_j, or with ``slope_capacity`` K₀
         d_j K₀ / K_j (a fleet whose costs span [c_j, c_j + d_j K₀] whatever share of it is
         available: more capacity, a flatter supply)."""
-        if not self.slope_capacity.any():
+        if not self._scaled_slopes:
             return p["d"]
         spread = self.slope_capacity / capacity.clamp(min=MIN_CAPACITY)
         return p["d"] * torch.where(self.slope_capacity > 0, spread, torch.ones_like(spread))
@@ -733,7 +734,7 @@ class ElectricityMeritMarket(StaticGame):
             "kappa": kappa.expand(n_batch),
             "c": market["c"].expand(*n_batch, self.n_tech),
         }
-        if self.slope_capacity.any():  # else d_j as θ holds it (a fixed slope: same rounding)
+        if self._scaled_slopes:  # else d_j as θ holds it (a fixed slope: the same rounding)
             slope = self._cost_slope(p, market["capacity"])
             state["d"] = slope.expand(*n_batch, self.n_tech)
         return state
